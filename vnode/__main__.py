@@ -1,0 +1,3 @@
+from vnode.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,79 @@
+"""The `vnode` command. Parses flags into settings overrides and runs one subcommand; the only place that exits."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from vnode import KUBERNETES_VERSION, __version__
+from vnode.config import VnodeSettings, load_settings
+from vnode.errors import ConfigError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vnode", description="A virtual kubelet that runs CI build pods on "
+                                     "Alibaba Cloud ECI or a local Docker engine.")
+    parser.add_argument("--config", type=Path, help="YAML settings file (VNODE_* env and flags override it)")
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("version", help="print vnode's version and the Kubernetes version it follows")
+    sandbox = commands.add_parser("sandbox", help="run an in-memory Kubernetes API server (and, once available, "
+                                  "the virtual node) for trying vnode without a cluster")
+    sandbox.add_argument("--provider", choices=["mock"], help="backend for the virtual node's pods")
+    sandbox.add_argument("--state-dir", type=Path, help="where the CA, tokens and kubeconfig are kept")
+    sandbox.add_argument("--api-host", help="address to listen on (default 127.0.0.1)")
+    sandbox.add_argument("--api-port", type=int, help="port to listen on (default 6443; 0 picks a free one)")
+    sandbox.add_argument("--node-name", help="name of the virtual node")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Flags the user gave, as a nested dict in the settings' shape (unset flags leave lower sources alone)."""
+    out: dict[str, Any] = {}
+
+    def put(path: str, value: Any) -> None:
+        if value is None:
+            return
+        *parents, leaf = path.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+
+    put("log_level", args.log_level)
+    put("provider.kind", getattr(args, "provider", None))
+    put("sandbox.state_dir", getattr(args, "state_dir", None))
+    put("sandbox.api_host", getattr(args, "api_host", None))
+    put("sandbox.api_port", getattr(args, "api_port", None))
+    put("node.name", getattr(args, "node_name", None))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "version":
+        print(f"vnode {__version__} (Kubernetes v{KUBERNETES_VERSION})")
+        return 0
+    try:
+        settings = load_settings(args.config, _overrides(args))
+    except ConfigError as exc:
+        print(f"vnode: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "sandbox":
+        return _run(settings)
+    return 2
+
+
+def _run(settings: VnodeSettings) -> int:
+    from vnode.sandbox.main import run_sandbox
+
+    try:
+        return asyncio.run(run_sandbox(settings))
+    except ConfigError as exc:
+        print(f"vnode: {exc}", file=sys.stderr)
+        return 2

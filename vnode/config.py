@@ -1,0 +1,87 @@
+"""Every option of vnode in one validated, frozen settings tree.
+
+Precedence: defaults < YAML file (`--config`) < `VNODE_*` environment (nested with `__`, e.g.
+`VNODE_SANDBOX__API_PORT`) < command-line flags. Each field's description names its unit and its flag.
+A bad value fails at start with a `ConfigError` naming the option.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+
+from vnode.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class MockProviderSettings(_Section):
+    """The in-memory provider: pods start instantly unless told otherwise."""
+
+    kind: Literal["mock"] = "mock"
+    start_delay_seconds: float = Field(0.0, ge=0, description="Seconds from create to Running.")
+    fail_images: tuple[str, ...] = Field((), description="Images whose pods fail to start (for tests).")
+
+
+ProviderSettings = Annotated[MockProviderSettings, Field(discriminator="kind")]
+
+
+class NodeSettings(_Section):
+    name: str = Field("vnode", min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+                      description="The Node object's name. Flag --node-name.")
+
+
+class SandboxSettings(_Section):
+    state_dir: Path = Field(Path(".vnode/sandbox"), description="Where the CA, tokens and kubeconfig live. "
+                            "Flag --state-dir.")
+    api_host: str = Field("127.0.0.1", description="Address the sandbox API server listens on. Flag --api-host.")
+    api_port: int = Field(6443, ge=0, le=65535, description="Port of the sandbox API server; 0 picks a free one. "
+                          "Flag --api-port.")
+    node_monitor_grace_seconds: float = Field(40.0, gt=0, description="Seconds without a Lease renewal or "
+                                              "heartbeat before a node is marked Unknown and tainted unreachable.")
+    node_monitor_period_seconds: float = Field(5.0, gt=0, description="Seconds between node health checks.")
+    watch_timeout_seconds: float = Field(1800.0, gt=0, description="Longest a watch stream stays open.")
+    bookmark_interval_seconds: float = Field(60.0, gt=0, description="Seconds between watch bookmarks.")
+    watch_history: int = Field(20_000, ge=100, description="Events kept per resource for watch resumption; older "
+                               "resourceVersions get 410 Gone.")
+
+
+class VnodeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VNODE_", env_nested_delimiter="__", frozen=True,
+                                      extra="forbid")
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Flag --log-level.")
+    node: NodeSettings = NodeSettings()
+    provider: ProviderSettings = MockProviderSettings()
+    sandbox: SandboxSettings = SandboxSettings()
+
+
+def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None) -> VnodeSettings:
+    """Build the settings from defaults, the YAML file, the environment and flag `overrides` (nested dicts)."""
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"--config: no such file: {config_file}")
+
+    class _Sourced(VnodeSettings):
+        @classmethod
+        def settings_customise_sources(
+            cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+            if config_file is not None:
+                sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+            return tuple(sources)
+
+    try:
+        loaded = _Sourced(**(overrides or {}))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors())
+        raise ConfigError(f"invalid configuration: {problems}") from exc
+    return VnodeSettings.model_validate(loaded.model_dump())

@@ -1,0 +1,63 @@
+"""`vnode sandbox`: the in-memory API server in the foreground, with a kubeconfig for kubectl.
+
+Creates the state directory (CA, tokens, policy, kubeconfig), serves until SIGINT or SIGTERM, then stops everything
+it started within the shutdown timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+
+from vnode.clock import SystemClock
+from vnode.config import VnodeSettings
+from vnode.sandbox import auth
+from vnode.sandbox.pki import SandboxPKI
+from vnode.sandbox.server import SandboxApiServer
+
+SHUTDOWN_TIMEOUT_SECONDS = 8.0
+
+
+def build_server(settings: VnodeSettings) -> SandboxApiServer:
+    state_dir = settings.sandbox.state_dir
+    state_dir.mkdir(parents=True, exist_ok=True)
+    pki = SandboxPKI.load_or_create(state_dir)
+    authenticator = auth.Authenticator(auth.StaticTokens.load(auth.ensure_token_file(state_dir)))
+    authorizer = auth.Authorizer.from_file(auth.ensure_policy_file(state_dir))
+    return SandboxApiServer(settings.sandbox, clock=SystemClock(), pki=pki, authenticator=authenticator,
+                            authorizer=authorizer)
+
+
+async def run_sandbox(settings: VnodeSettings) -> int:
+    server = build_server(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    serving = asyncio.create_task(server.run(), name="sandbox api server")
+    stopping = asyncio.create_task(stop.wait(), name="sandbox signal wait")
+    ready = asyncio.create_task(server.ready.wait(), name="sandbox ready wait")
+    try:
+        await asyncio.wait({serving, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if serving.done():
+            serving.result()  # startup failed: raise its error
+        kubeconfig = settings.sandbox.state_dir.resolve() / "kubeconfig"
+        server.pki.write_kubeconfig(kubeconfig, server.url)
+        print(f"vnode sandbox ready: kubeconfig={kubeconfig} node=none", flush=True)
+        print(f"  try: KUBECONFIG={kubeconfig} kubectl get namespaces", flush=True)
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if serving.done():
+            serving.result()
+            return 1
+        return 0
+    finally:
+        for task in (ready, stopping, serving):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(asyncio.gather(ready, stopping, serving, return_exceptions=True),
+                                   SHUTDOWN_TIMEOUT_SECONDS)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        print("vnode sandbox stopped", file=sys.stderr, flush=True)
