@@ -228,7 +228,7 @@ def _pinned_name(selector: str) -> str:
 
 
 def _unescape_field_value(value: str) -> str | None:
-    """fields.UnescapeValue: only \\\\, \\, and \\= are valid escapes; None for anything else."""
+    """fields.UnescapeValue: a backslash may escape only a backslash, comma or equals sign; else None."""
     out, i = [], 0
     while i < len(value):
         if value[i] == "\\":

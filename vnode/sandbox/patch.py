@@ -118,7 +118,7 @@ def _position(items: Sequence[Any], item: Any, ident: Callable[[Any], Any]) -> i
 
 def _ordered(patch_items: list[Any], server_only: list[Any], patch_order: Sequence[Any],
              server_order: Sequence[Any], ident: Callable[[Any], Any]) -> list[Any]:
-    """Patch items in patch order, server-only items in live order, interleaved where the live order allows."""
+    """Patch items in patch order, server-only items in live order, interleaved as the live order allows."""
     def by(order: Sequence[Any]) -> Callable[[Any], tuple[bool, int]]:
         return lambda x: (_position(order, x, ident) < 0, _position(order, x, ident))
 
@@ -144,13 +144,14 @@ class _StrategicMerge:
     def merge_map(self, original: dict[str, Any], patch: dict[str, Any], path: str) -> dict[str, Any]:
         """Merge patch into original; both are private copies and are consumed."""
         if _DIRECTIVE in patch:
-            directive = patch.pop(_DIRECTIVE)
+            directive = patch[_DIRECTIVE]
+            if directive not in ("replace", "delete", "merge"):
+                raise PatchError(f"unknown patch type: {directive} in map: {patch}")
+            del patch[_DIRECTIVE]
             if directive == "replace":
                 return self.merge_map({}, patch, path)
             if directive == "delete":
                 return {}
-            if directive != "merge":
-                raise PatchError(f"unknown patch type: {directive} in map: {patch}")
         if _RETAIN_KEYS in patch:
             self.retain_keys(original, patch)
         for key in [k for k in patch if k.startswith(_SET_ORDER)]:
@@ -165,7 +166,7 @@ class _StrategicMerge:
                 original.pop(field, None)
             elif current is _DROP or isinstance(current, dict) != isinstance(value, dict) \
                     or isinstance(current, list) != isinstance(value, list):
-                # Absent or of another JSON type: the patch value is taken as is (a deletion list adds nothing).
+                # Absent or of another JSON type: the patch value is taken (a deletion list adds nothing).
                 if not delete_from:
                     self.store(original, field, self.fresh(value, sub))
             elif isinstance(value, dict):
@@ -217,7 +218,8 @@ class _StrategicMerge:
             doomed = {_identity(x) for x in patch}
             return [x for x in original if _identity(x) not in doomed]
         if merge_key is None:
-            return self.fresh(patch, path)  # type: ignore[no-any-return]
+            replaced: list[Any] = self.fresh(patch, path)
+            return replaced
         if not original and not patch:
             return original
         elements = original + patch
@@ -227,7 +229,10 @@ class _StrategicMerge:
             raise PatchError(f"list element types are not identical: {elements}")
         if not isinstance(elements[0], dict):
             # A merged list of scalars is the union, first occurrences kept.
-            merged = list({_identity(x): x for x in reversed(elements)}.values())[::-1]
+            first: dict[Any, Any] = {}
+            for x in elements:
+                first.setdefault(_identity(x), x)
+            merged = list(first.values())
             wanted = {_identity(x) for x in patch}
             return _ordered([x for x in merged if _identity(x) in wanted],
                             [x for x in merged if _identity(x) not in wanted], patch, original, _identity)
@@ -248,8 +253,8 @@ class _StrategicMerge:
                 items.append({k: v for k, v in item.items() if k != _DIRECTIVE})
             elif directive == "delete":
                 gone = ident(item)
-                original = [o for o in original if not (isinstance(o, dict) and o.get(key, _DROP) is not _DROP
-                                                        and _identity(o[key]) == gone)]
+                original = [o for o in original
+                            if not (isinstance(o, dict) and key in o and _identity(o[key]) == gone)]
             elif directive != "replace":
                 raise PatchError(f"unknown patch type: {directive} in map: {item}")
         if any(item.get(_DIRECTIVE) == "replace" for item in patch):
@@ -265,20 +270,21 @@ class _StrategicMerge:
             else:
                 merged.append(self.fresh(item, path))
         wanted = {ident(item) for item in items}
-        return _ordered([x for x in merged if ident(x) in wanted], [x for x in merged if ident(x) not in wanted],
-                        items, live_order, ident)
+        return _ordered([x for x in merged if ident(x) in wanted],
+                        [x for x in merged if ident(x) not in wanted], items, live_order, ident)
 
-    def set_element_order(self, original: dict[str, Any], patch: dict[str, Any], field: str, path: str) -> None:
+    def set_element_order(self, original: dict[str, Any], patch: dict[str, Any], field: str,
+                          path: str) -> None:
         """$setElementOrder/<field>: merge the field's patch list, then order the result as listed."""
-        order = patch[_SET_ORDER + field]
-        sub = f"{path}.{field}" if path else field
+        order, sub = patch[_SET_ORDER + field], f"{path}.{field}" if path else field
         merge_key = self.merge_key(sub)
-        live, changes = original.get(field, _DROP), patch.pop(field, _DROP)
-        if not isinstance(order, list) or (live is not _DROP and not isinstance(live, list)) \
-                or (changes is not _DROP and not isinstance(changes, list)):
+        has_live, has_changes = field in original, field in patch
+        live, changes = original.get(field), patch.pop(field, None)
+        if not isinstance(order, list) or (has_live and not isinstance(live, list)) \
+                or (has_changes and not isinstance(changes, list)):
             raise PatchError("invalid patch format of setElementOrder list")
-        if live is _DROP and changes is _DROP:
-            return
+        live_list: list[Any] = live if isinstance(live, list) else []
+        change_list: list[Any] = changes if isinstance(changes, list) else []
 
         def ident(item: Any) -> Any:
             if not merge_key:
@@ -287,25 +293,25 @@ class _StrategicMerge:
                 raise _no_merge_key(item, merge_key)
             return _identity(item[merge_key])
 
-        if changes is not _DROP:
-            # Patch items must appear in the same relative order as in the order list.
-            listed = [c for c in changes if not (isinstance(c, dict) and _DIRECTIVE in c)]
-            positions = [_position(order, c, ident) for c in listed]
-            if any(p < 0 for p in positions) or positions != sorted(positions):
-                raise PatchError(f"The order in patch list: {changes} doesn't match $setElementOrder list: {order}")
-        if changes is _DROP:
-            merged = live
-        elif live is _DROP:
-            merged = self.fresh(changes, sub)
+        if not has_live and not has_changes:
+            return
+        if not has_changes:
+            merged = live_list
+        elif not has_live:
+            merged = self.fresh(change_list, sub)
         else:
-            merged = self.merge_list(live, changes, sub, False)
-        if merge_key is None and any(isinstance(x, dict) for x in merged):
+            merged = self.merge_list(live_list, change_list, sub, False)
+        if merge_key is None and any(isinstance(x, dict) for x in live_list + change_list):
             original[field] = merged  # maps without a merge key cannot be matched against the order list
             return
-        listed_ids = {ident(x) for x in order}
-        original[field] = _ordered([x for x in merged if ident(x) in listed_ids],
-                                   [x for x in merged if ident(x) not in listed_ids],
-                                   order, [] if live is _DROP else live, ident)
+        # Patch items must appear in the same relative order as in the order list.
+        listed_changes = [c for c in change_list if not (isinstance(c, dict) and _DIRECTIVE in c)]
+        positions = [_position(order, c, ident) for c in listed_changes]
+        if -1 in positions or positions != sorted(set(positions)):
+            raise PatchError(f"the order in patch list {changes} doesn't match $setElementOrder list {order}")
+        listed = {ident(x) for x in order}
+        original[field] = _ordered([x for x in merged if ident(x) in listed],
+                                   [x for x in merged if ident(x) not in listed], order, live_list, ident)
 
 
 def apply_strategic_merge_patch(target: dict[str, Any], patch: dict[str, Any], kind: str) -> dict[str, Any]:

@@ -127,8 +127,8 @@ class SandboxPKI:
     def ca_cert_path(self) -> Path:
         return self.dir / "ca.crt"
 
-    @property
     def ca_pem(self) -> bytes:
+        """The CA certificate in PEM (kubeconfig `certificate-authority-data`, kube-root-ca.crt)."""
         return certs.cert_to_pem(self._ca_cert)
 
     def client_cert_paths(self, user: str = ADMIN_USER) -> tuple[Path, Path]:
@@ -185,11 +185,11 @@ class SandboxPKI:
             "client-certificate-data": _b64(cert_path.read_bytes()),
             "client-key-data": _b64(key_path.read_bytes()),
         }
-        certs.write_secret_file(path, _kubeconfig_yaml(server_url, self.ca_pem, user, credentials))
+        certs.write_secret_file(path, _kubeconfig_yaml(server_url, self.ca_pem(), user, credentials))
 
     def write_token_kubeconfig(self, path: Path, server_url: str, *, user: str, token: str) -> None:
         """A kubeconfig (mode 0600) authenticating with a static bearer token from tokens.csv."""
-        certs.write_secret_file(path, _kubeconfig_yaml(server_url, self.ca_pem, user, {"token": token}))
+        certs.write_secret_file(path, _kubeconfig_yaml(server_url, self.ca_pem(), user, {"token": token}))
 
 
 def _b64(data: bytes) -> str:

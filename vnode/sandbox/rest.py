@@ -126,9 +126,12 @@ class RestApi:
 
     def _table(self, request: web.Request, rtype: ResourceType, objects: list[Obj], version: str,
                list_meta: Obj | None) -> Obj:
-        table = tables.to_table(rtype.group, rtype.resource, objects,
-                                include_object=request.query.get("includeObject", "Metadata"),
-                                now=self.clock.now(), list_metadata=list_meta)
+        try:
+            table = tables.to_table(rtype.group, rtype.resource, objects,
+                                    include_object=request.query.get("includeObject", "Metadata"),
+                                    now=self.clock.now(), list_metadata=list_meta)
+        except ValueError as exc:
+            raise status.bad_request(str(exc)) from exc
         table["apiVersion"] = f"meta.k8s.io/{version}"
         return table
 

@@ -147,7 +147,7 @@ class SandboxApiServer:
                 return auth.token_review(body, self.authenticator)
             return auth.subject_access_review(body, self.authorizer)
         except auth.ReviewError as exc:
-            raise status.bad_request(str(exc)) from exc
+            raise status.ApiError(exc.code, exc.reason, str(exc)) from exc
 
     # Kubelet proxying
 

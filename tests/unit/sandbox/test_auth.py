@@ -32,7 +32,12 @@ from vnode.sandbox.auth import (
 from vnode.util import x509 as certs
 
 VIEWER = UserInfo("viewer", "u-2", ("system:authenticated",))
-TOKENS_CSV = 'tok-admin,sandbox-admin,u-1,"system:masters,ops"\ntok-view,viewer,u-2\n\ntok-node,system:node:vnode,u-3,system:nodes\n'
+TOKENS_CSV = (
+    'tok-admin,sandbox-admin,u-1,"system:masters,ops"\n'
+    "tok-view,viewer,u-2\n"
+    "\n"
+    "tok-node,system:node:vnode,u-3,system:nodes\n"
+)
 
 
 @pytest.fixture
@@ -43,6 +48,10 @@ def authenticator() -> Authenticator:
 @pytest.fixture
 def authorizer(tmp_path: Path) -> Authorizer:
     return Authorizer.from_file(ensure_policy_file(tmp_path))
+
+
+def _policy(spec: str) -> str:
+    return f'{{"apiVersion":"{ABAC_API_VERSION}","kind":"Policy","spec":{spec}}}'
 
 
 def _attrs(method: str, path: str, **query: str) -> RequestAttributes:
@@ -171,7 +180,8 @@ def test_ensure_token_file_creates_private_random_tokens(tmp_path: Path) -> None
     """tokens.csv is written 0600 with admin, viewer and node users and distinct tokens."""
     path = ensure_token_file(tmp_path)
     tokens = StaticTokens.load(path)
-    users = {name: tokens.lookup(tokens.token_for(name)) for name in ("sandbox-admin", "viewer", "system:node:vnode")}
+    names = ("sandbox-admin", "viewer", "system:node:vnode")
+    users = {name: tokens.lookup(tokens.token_for(name)) for name in names}
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert [u.groups for u in users.values() if u] == [("system:masters",), (), ("system:nodes",)]
     assert len({tokens.token_for(name) for name in users}) == 3
@@ -190,7 +200,9 @@ def test_bearer_token_authenticates_with_authenticated_group(authenticator: Auth
 
 
 @pytest.mark.parametrize("header", [None, "", "Bearer nope", "Basic dG9rLWFkbWlu", "Bearer", "tok-admin"])
-def test_missing_or_bad_credentials_are_unauthenticated(authenticator: Authenticator, header: str | None) -> None:
+def test_missing_or_bad_credentials_are_unauthenticated(
+    authenticator: Authenticator, header: str | None
+) -> None:
     """No header, unknown tokens and other schemes give None (401)."""
     assert authenticator.authenticate(None, header) is None
 
@@ -198,7 +210,7 @@ def test_missing_or_bad_credentials_are_unauthenticated(authenticator: Authentic
 def test_client_cert_wins_over_token(authenticator: Authenticator) -> None:
     """A verified client certificate's CN/O is the user even when a token is also sent."""
     ca_cert, ca_key = certs.new_ca("ca")
-    leaf, _ = certs.issue_certificate(ca_cert, ca_key, common_name="alice", organizations=["dev"], client=True)
+    leaf, _ = certs.issue_certificate(ca_cert, ca_key, common_name="alice", organizations=["dev"])
     user = authenticator.authenticate(leaf.public_bytes(serialization.Encoding.DER), "Bearer tok-admin")
     assert user == UserInfo("alice", "", ("dev", "system:authenticated"))
 
@@ -237,8 +249,7 @@ def test_unknown_user_is_refused(authorizer: Authorizer) -> None:
 
 def test_non_resource_path_prefix_rule() -> None:
     """nonResourcePath with a trailing * matches paths under the prefix only."""
-    line = f'{{"apiVersion":"{ABAC_API_VERSION}","kind":"Policy","spec":{{"user":"*","nonResourcePath":"/apis*"}}}}'
-    authorizer = Authorizer(parse_policies(line))
+    authorizer = Authorizer(parse_policies(_policy('{"user":"*","nonResourcePath":"/apis*"}')))
     assert authorizer.authorize(VIEWER, _attrs("GET", "/apis/apps")).allowed
     assert not authorizer.authorize(VIEWER, _attrs("GET", "/version")).allowed
 
@@ -252,9 +263,8 @@ def test_policy_with_wrong_api_version_is_rejected() -> None:
 
 def test_policy_with_unknown_field_is_rejected() -> None:
     """A misspelt spec field is refused instead of silently matching nothing."""
-    line = f'{{"apiVersion":"{ABAC_API_VERSION}","kind":"Policy","spec":{{"user":"a","namspace":"*"}}}}'
     with pytest.raises(ConfigError, match="spec must be an object"):
-        parse_policies(line)
+        parse_policies(_policy('{"user":"a","namspace":"*"}'))
 
 
 # --- TokenReview and SubjectAccessReview ---
@@ -267,7 +277,8 @@ def _review(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 def test_token_review_of_known_token(authenticator: Authenticator) -> None:
     """A known token reviews as authenticated with username, uid, groups and the requested audiences."""
-    answer = token_review(_review("TokenReview", {"token": "tok-view", "audiences": ["vnode"]}), authenticator)
+    body = _review("TokenReview", {"token": "tok-view", "audiences": ["vnode"]})
+    answer = token_review(body, authenticator)
     assert answer["kind"] == "TokenReview"
     assert answer["status"] == {"authenticated": True, "audiences": ["vnode"], "user": {
         "username": "viewer", "uid": "u-2", "groups": ["system:authenticated"]}}
@@ -295,8 +306,8 @@ def test_sar_allowed_for_viewer_read(authorizer: Authorizer) -> None:
 
 def test_sar_not_allowed_carries_reason(authorizer: Authorizer) -> None:
     """A refused action reviews as allowed=false with the ABAC reason (ABAC has no explicit deny)."""
-    spec = {"user": "viewer", "groups": ["system:authenticated"],
-            "resourceAttributes": {"namespace": "ci", "verb": "create", "resource": "pods", "subresource": "exec"}}
+    exec_attrs = {"namespace": "ci", "verb": "create", "resource": "pods", "subresource": "exec"}
+    spec = {"user": "viewer", "groups": ["system:authenticated"], "resourceAttributes": exec_attrs}
     answer = subject_access_review(_review("SubjectAccessReview", spec), authorizer)
     assert answer["status"] == {"allowed": False, "reason": "No policy matched."}
 
@@ -304,7 +315,8 @@ def test_sar_not_allowed_carries_reason(authorizer: Authorizer) -> None:
 def test_sar_non_resource_attributes(authorizer: Authorizer) -> None:
     """nonResourceAttributes are authorized by path and verb."""
     spec = {"groups": ["system:nodes"], "nonResourceAttributes": {"path": "/healthz", "verb": "get"}}
-    assert subject_access_review(_review("SubjectAccessReview", spec), authorizer)["status"]["allowed"] is True
+    answer = subject_access_review(_review("SubjectAccessReview", spec), authorizer)
+    assert answer["status"]["allowed"] is True
 
 
 def test_sar_with_both_attribute_kinds_is_invalid(authorizer: Authorizer) -> None:
@@ -334,8 +346,9 @@ def test_sar_with_wrong_kind_is_bad_request(authorizer: Authorizer) -> None:
 
 def test_unauthorized_status_body() -> None:
     """The 401 body is byte-for-byte kube-apiserver's Status."""
-    assert unauthorized_status() == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                                     "message": "Unauthorized", "reason": "Unauthorized", "code": 401}
+    assert unauthorized_status() == {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": "Unauthorized", "reason": "Unauthorized", "code": 401}
 
 
 def test_forbidden_namespaced_subresource() -> None:
@@ -352,17 +365,17 @@ def test_forbidden_cluster_scoped_group_resource_with_reason() -> None:
     """A cluster-scoped denial says 'at the cluster scope', qualifies the group and appends the reason."""
     attrs = _attrs("DELETE", "/apis/storage.k8s.io/v1/storageclasses/fast")
     status = forbidden_status(VIEWER, attrs, "No policy matched.")
-    assert status["message"] == ('storageclasses.storage.k8s.io "fast" is forbidden: User "viewer" cannot delete '
-                                 'resource "storageclasses" in API group "storage.k8s.io" at the cluster scope: '
-                                 "No policy matched.")
+    assert status["message"] == (
+        'storageclasses.storage.k8s.io "fast" is forbidden: User "viewer" cannot delete '
+        'resource "storageclasses" in API group "storage.k8s.io" at the cluster scope: No policy matched.')
     assert status["details"] == {"name": "fast", "group": "storage.k8s.io", "kind": "storageclasses"}
 
 
 def test_forbidden_list_has_no_name() -> None:
     """A collection denial has no quoted name in the message."""
     status = forbidden_status(VIEWER, _attrs("GET", "/api/v1/namespaces/ci/pods", watch="true"))
-    assert status["message"] == ('pods is forbidden: User "viewer" cannot watch resource "pods" in API group "" '
-                                 'in the namespace "ci"')
+    assert status["message"] == (
+        'pods is forbidden: User "viewer" cannot watch resource "pods" in API group "" in the namespace "ci"')
 
 
 def test_forbidden_non_resource_path() -> None:
