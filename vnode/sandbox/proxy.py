@@ -37,7 +37,7 @@ DEFAULT_KUBELET_PORT = 10250  # --kubelet-port, used when daemonEndpoints.kubele
 
 Query = Sequence[tuple[str, str]]
 _INT = re.compile(r"^[+-]?[0-9]+$")
-_RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})$", re.IGNORECASE)
+_RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 
 
 class ProxyError(Exception):
@@ -145,7 +145,7 @@ def _since_time(query: Query) -> str | None:
     if match is None:
         raise _bad_request(f'parsing time "{text}" as "2006-01-02T15:04:05Z07:00": cannot parse')
     try:
-        moment = datetime.fromisoformat(match.group(1) + match.group(3).upper().replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(match.group(1) + match.group(3).replace("Z", "+00:00"))
     except ValueError as exc:
         raise _bad_request(f'parsing time "{text}": {exc}') from exc
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -382,8 +382,8 @@ def log_error(status: int, body: str, pod_name: str) -> ProxyError:
     )
 
 
-def _dial_error_text(netloc: str, exc: BaseException) -> str:
-    """Describe a failed dial roughly as Go's net and crypto/tls errors read."""
+def _error_text(netloc: str, exc: BaseException) -> str:
+    """Describe a failed dial or exchange roughly as Go's net and crypto/tls errors read."""
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         exc = exc.certificate_error
     elif isinstance(exc, aiohttp.ClientConnectorError):
@@ -517,7 +517,7 @@ class KubeletProxy:
         except asyncio.CancelledError:
             writer.transport.abort()  # shutting down: no graceful TLS close
             raise
-        except ConnectionError as exc:
+        except OSError as exc:  # a peer vanished mid-exchange (ConnectionError, ssl.SSLError)
             log.debug("upgrade splice to %s ended: %r", location.netloc, exc)
         finally:
             await close_writer(writer, self._close_grace)
@@ -540,7 +540,7 @@ class KubeletProxy:
                 )
         except (OSError, TimeoutError) as exc:
             # upgradeaware.go dial(): the Responder turns this plain error into a 500 Status.
-            text = f"error dialing backend: {_dial_error_text(location.netloc, exc)}"
+            text = f"error dialing backend: {_error_text(location.netloc, exc)}"
             await write_simple_response(writer, 500, ProxyError(500, "", text).body())
             return
         try:
@@ -573,7 +573,7 @@ class KubeletProxy:
             asyncio.IncompleteReadError,
             asyncio.LimitOverrunError,
         ) as exc:
-            text = _dial_error_text(location.netloc, exc)
+            text = _error_text(location.netloc, exc)
             await write_simple_response(writer, 500, ProxyError(500, "", text).body())
             return
         if status == 101:
@@ -586,7 +586,7 @@ class KubeletProxy:
             try:
                 async with asyncio.timeout(10.0):
                     await _copy_body(backend_reader, writer, headers, self._chunk)
-            except (TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+            except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
                 log.debug("relaying the kubelet's %d answer stopped: %r", status, exc)
         else:
             text = f"invalid upgrade response: status code {status}"
@@ -659,7 +659,7 @@ class KubeletProxy:
                 auto_decompress=log_mode,
             )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            text = _dial_error_text(location.netloc, exc)
+            text = _error_text(location.netloc, exc)
             if log_mode:  # the url.Error of the log GET, a plain error: 500 without reason
                 return error_response(ProxyError(500, "", f'Get "{location.url}": {text}'))
             # apimachinery proxy.Transport wraps transport errors in a 503.
@@ -708,6 +708,7 @@ class KubeletProxy:
                 continue
             except (aiohttp.ClientError, OSError) as exc:
                 log.debug("kubelet stream broke: %r", exc)
+                upstream.close()
                 return True  # end the response normally, as Go's io.Copy does
             if not chunk:
                 return True
@@ -753,7 +754,7 @@ class KubeletProxy:
             text = f"unable to upgrade connection: {exc.status} {exc.message}"
             return error_response(ProxyError(status, "", text))
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            text = f"error dialing backend: {_dial_error_text(location.netloc, exc)}"
+            text = f"error dialing backend: {_error_text(location.netloc, exc)}"
             return error_response(ProxyError(500, "", text))
         client = web.WebSocketResponse(
             protocols=(upstream.protocol,) if upstream.protocol else (),

@@ -23,6 +23,7 @@ from vnode.sandbox.strategy import (
     EventStrategy,
     LenientCreateOnUpdate,
     NamespaceStrategy,
+    NodeStrategy,
     Strategy,
 )
 
@@ -47,6 +48,7 @@ class Registry:
         self._strategies: dict[str, Strategy] = {
             "pods": PodStrategy(lambda ns, name: store.get("serviceaccounts", ns, name) is not None),
             "namespaces": NamespaceStrategy(),
+            "nodes": NodeStrategy(),
             "events": EventStrategy(),
             "leases.coordination.k8s.io": lenient,
             "certificatesigningrequests.certificates.k8s.io": CertificateSigningRequestStrategy(),

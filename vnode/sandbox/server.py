@@ -18,7 +18,7 @@ from aiohttp import web
 
 from vnode.clock import Clock
 from vnode.config import SandboxSettings
-from vnode.sandbox import auth, discovery, proxy, status
+from vnode.sandbox import auth, discovery, openapi, proxy, status
 from vnode.sandbox.apipath import ApiPath, parse_api_path
 from vnode.sandbox.csrsigner import CsrSigner
 from vnode.sandbox.eventlog import EventLog
@@ -83,10 +83,11 @@ class SandboxApiServer:
         app.router.add_get("/healthz", self._ok)
         app.router.add_get("/livez", self._ok)
         app.router.add_get("/readyz", self._ok)
-        app.router.add_get("/version", lambda r: self._answer(discovery.version_info()))
-        app.router.add_get("/api", lambda r: self._answer(discovery.core_versions(f"{r.host}")))
-        app.router.add_get("/api/v1", lambda r: self._answer(discovery.resource_list(self.resources, "", "v1")))
-        app.router.add_get("/apis", lambda r: self._answer(discovery.group_list(self.resources)))
+        app.router.add_get("/version", self._version)
+        app.router.add_get("/api", self._core_versions)
+        app.router.add_get("/api/v1", self._core_resources)
+        app.router.add_get("/apis", self._groups)
+        app.router.add_get("/openapi/v2", self._openapi_v2)
         app.router.add_route("*", "/api/v1/{tail:.+}", self.rest.handle)
         app.router.add_route("*", "/apis/{tail:.+}", self._apis)
         return app
@@ -94,6 +95,26 @@ class SandboxApiServer:
     @staticmethod
     async def _ok(request: web.Request) -> web.Response:
         return web.Response(text="ok")
+
+    @staticmethod
+    async def _version(request: web.Request) -> web.Response:
+        return _json(discovery.version_info())
+
+    @staticmethod
+    async def _core_versions(request: web.Request) -> web.Response:
+        return _json(discovery.core_versions(request.host))
+
+    async def _core_resources(self, request: web.Request) -> web.Response:
+        return await self._answer(discovery.resource_list(self.resources, "", "v1"))
+
+    async def _groups(self, request: web.Request) -> web.Response:
+        return _json(discovery.group_list(self.resources))
+
+    @staticmethod
+    async def _openapi_v2(request: web.Request) -> web.Response:
+        if "protobuf" in request.headers.get("Accept", ""):
+            return web.Response(body=openapi.document_protobuf(), content_type=openapi.PROTOBUF_TYPE)
+        return web.Response(body=openapi.document_json(), content_type="application/json")
 
     @staticmethod
     async def _answer(obj: Obj | None) -> web.Response:

@@ -69,6 +69,29 @@ class NamespaceStrategy(Strategy):
         obj.setdefault("spec", {})["finalizers"] = ["kubernetes"]
 
 
+# NodeSystemInfo's fields are plain strings in Go, so kube-apiserver always serializes all of them ("" when unset);
+# typed clients (kubernetes_asyncio) reject a nodeInfo that lacks one.
+_NODE_INFO_FIELDS = ("machineID", "systemUUID", "bootID", "kernelVersion", "osImage", "containerRuntimeVersion",
+                     "kubeletVersion", "kubeProxyVersion", "operatingSystem", "architecture")
+
+
+class NodeStrategy(Strategy):
+    def prepare_for_create(self, obj: Obj) -> None:
+        self._normalize(obj)
+
+    def prepare_for_update(self, new: Obj, old: Obj) -> None:
+        self._normalize(new)
+
+    @staticmethod
+    def _normalize(node: Obj) -> None:
+        node_status = node.setdefault("status", {})
+        info = node_status.setdefault("nodeInfo", {})
+        for field in _NODE_INFO_FIELDS:
+            info.setdefault(field, "")
+        endpoints = node_status.setdefault("daemonEndpoints", {}).setdefault("kubeletEndpoint", {})
+        endpoints.setdefault("Port", 0)
+
+
 class CertificateSigningRequestStrategy(Strategy):
     keep_status_on_create = False
 

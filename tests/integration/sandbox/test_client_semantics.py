@@ -34,7 +34,8 @@ def ready_node(name: str = "node-a") -> dict[str, Any]:
 async def test_watch_resumes_after_a_resource_version(api: client.ApiClient) -> None:
     """A watch started at resourceVersion N delivers only what changed after N."""
     core = client.CoreV1Api(api)
-    created = await core.create_namespaced_pod("default", POD)
+    # Bound at creation, so the scheduler writes nothing between the two writes under test.
+    created = await core.create_namespaced_pod("default", {**POD, "spec": {**POD["spec"], "nodeName": "node-a"}})
     start_rv = created.metadata.resource_version
     await core.patch_namespaced_pod("build-1", "default", {"metadata": {"labels": {"step": "2"}}})
     events = []

@@ -542,8 +542,11 @@ async def test_node_proxy_forwards_method_body_query_and_refusals(world: World) 
 
 
 async def test_front_rejects_oversized_and_malformed_heads(world: World) -> None:
+    start = b"GET / HTTP/1.1\r\nX-Big: "
+    # One byte over the 64 KiB limit and nothing more, so the front has read all of it when it answers.
+    oversized = start + b"a" * (64 * 1024 + 1 - len(start))
     for request, expected in (
-        (b"GET / HTTP/1.1\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n", b"HTTP/1.1 431 "),
+        (oversized, b"HTTP/1.1 431 "),
         (b"GET / HTTP/1.1\r\nbad header line\r\n\r\n", b"HTTP/1.1 400 "),
     ):
         reader, writer = await world.open_raw()
@@ -551,8 +554,6 @@ async def test_front_rejects_oversized_and_malformed_heads(world: World) -> None
             writer.write(request)
             await writer.drain()
             answer = await asyncio.wait_for(reader.read(), WAIT)
-        except ConnectionResetError:
-            answer = b""
         finally:
             writer.close()
             await writer.wait_closed()
