@@ -65,7 +65,8 @@ async def main() -> str:
                 sent: dict[str, float] = {}
                 started = [asyncio.Event() for _ in range(WATCHERS)]
                 done = [asyncio.Event() for _ in range(WATCHERS)]
-                watchers = [asyncio.create_task(watch(session, url, sent, d, s)) for d, s in zip(done, started)]
+                watchers = [asyncio.create_task(watch(session, url, sent, d, s))
+                            for d, s in zip(done, started, strict=True)]
                 await asyncio.gather(*(s.wait() for s in started))
                 names = iter(range(PODS))
 

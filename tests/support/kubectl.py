@@ -43,15 +43,25 @@ class Kubectl:
     binary: str
     kubeconfig: Path
 
-    async def run(self, *args: str, stdin: bytes | None = None, check: bool = True,
-                  timeout: float = 60, env: dict[str, str] | None = None) -> Result:
+    async def run(
+        self,
+        *args: str,
+        stdin: bytes | None = None,
+        check: bool = True,
+        timeout_seconds: float = 60,
+        env: dict[str, str] | None = None,
+    ) -> Result:
         process = await asyncio.create_subprocess_exec(
-            self.binary, f"--kubeconfig={self.kubeconfig}", *args,
+            self.binary,
+            f"--kubeconfig={self.kubeconfig}",
+            *args,
             stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "HOME": str(self.kubeconfig.parent), **(env or {})})
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "HOME": str(self.kubeconfig.parent), **(env or {})},
+        )
         try:
-            out, err = await asyncio.wait_for(process.communicate(stdin), timeout)
+            out, err = await asyncio.wait_for(process.communicate(stdin), timeout_seconds)
         except TimeoutError:
             process.kill()
             await process.wait()
@@ -64,6 +74,11 @@ class Kubectl:
     def start(self, *args: str) -> Any:
         """Start a long-running kubectl (e.g. `get -w`); the caller reads its stdout and terminates it."""
         return asyncio.create_subprocess_exec(
-            self.binary, f"--kubeconfig={self.kubeconfig}", *args, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "HOME": str(self.kubeconfig.parent)})
+            self.binary,
+            f"--kubeconfig={self.kubeconfig}",
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "HOME": str(self.kubeconfig.parent)},
+        )

@@ -9,15 +9,16 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-async def eventually(probe: Callable[[], Awaitable[T]], *, timeout: float = 10.0, interval: float = 0.05,
-                     what: str = "condition") -> T:
-    """Call `probe` until it returns a truthy value (returned) or `timeout` passes (AssertionError)."""
+async def eventually(
+    probe: Callable[[], Awaitable[T]], *, timeout_seconds: float = 10.0, interval: float = 0.05, what: str = "condition"
+) -> T:
+    """Call `probe` until it returns a truthy value (returned) or `timeout_seconds` pass (AssertionError)."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + timeout_seconds
     while True:
         value = await probe()
         if value:
             return value
         if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout_seconds} s waiting for {what}")
         await asyncio.sleep(interval)

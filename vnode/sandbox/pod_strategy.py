@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import secrets
 from collections.abc import Callable
+
 from vnode.sandbox.strategy import Cause, Obj, Strategy, label_causes
 
 DEFAULT_GRACE_SECONDS = 30

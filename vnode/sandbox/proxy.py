@@ -66,6 +66,14 @@ class ProxyError(Exception):
         return json.dumps(self.status()).encode()
 
 
+class NoLogYet(ProxyError):
+    """Raised for the log of a pod without a node; not a failure: kube-apiserver answers 204 No Content
+    (LogLocation returns no URL and StreamObject writes 204 for a nil stream). aiohttp drops any body."""
+
+    def __init__(self, pod_name: str) -> None:
+        super().__init__(204, "", f"pod {pod_name} is not bound to a node yet")
+
+
 def _bad_request(message: str) -> ProxyError:
     return ProxyError(400, "BadRequest", message)
 
@@ -248,11 +256,11 @@ def pod_location(
     query: Query,
     *,
     preferred_address_types: Sequence[str] = DEFAULT_ADDRESS_TYPES,
-) -> KubeletLocation | None:
+) -> KubeletLocation:
     """The kubelet URL for pods/{name}/{log,exec,attach,portforward}, checked in upstream's order.
 
-    `node` is the object named by spec.nodeName (None if the pod has none or it does not exist). Returns None
-    only for the log of an unscheduled pod: kube-apiserver then answers 204 No Content.
+    `node` is the object named by spec.nodeName (None if the pod has none or it does not exist). Raises
+    ProxyError with kube-apiserver's status, or NoLogYet (204) for the log of an unscheduled pod.
     """
     if subresource not in ("log", "exec", "attach", "portforward"):
         raise ValueError(f"not a kubelet subresource: {subresource}")
@@ -265,7 +273,7 @@ def pod_location(
     node_name = (pod.get("spec") or {}).get("nodeName") or ""
     if not node_name:
         if subresource == "log":
-            return None
+            raise NoLogYet(name)
         raise _bad_request(f"pod {name} does not have a host assigned")
     if node is None:
         raise ProxyError(
@@ -354,6 +362,8 @@ _GENERIC_RESPONSES = {
 
 
 def error_response(error: ProxyError) -> web.Response:
+    if error.code == 204:
+        return web.Response(status=204)
     return web.Response(status=error.code, body=error.body(), content_type="application/json")
 
 

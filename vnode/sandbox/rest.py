@@ -17,8 +17,9 @@ import yaml
 from aiohttp import web
 
 from vnode.clock import Clock
-from vnode.sandbox import selectors, status, tables
+from vnode.sandbox import protobuf, selectors, status, tables
 from vnode.sandbox.apipath import ApiPath, parse_api_path
+from vnode.sandbox.auth import UserInfo
 from vnode.sandbox.registry import Registry
 from vnode.sandbox.resources import ResourceType
 from vnode.sandbox.store import Obj
@@ -26,6 +27,8 @@ from vnode.sandbox.watch import ObjectView, WatchRequest, serve_watch
 
 ProxyHook = Callable[[web.Request, ApiPath], Awaitable[web.StreamResponse]]
 ReviewHook = Callable[[web.Request, ResourceType, Obj], Obj]
+# Who made the request, set by the server's authentication middleware.
+REQUEST_USER = web.RequestKey("vnode.sandbox.user", UserInfo)
 PROXIED_SUBRESOURCES = ("log", "exec", "attach", "portforward", "proxy")
 _TRUE = ("true", "1", "True")
 
@@ -107,6 +110,13 @@ class RestApi:
     async def _body(request: web.Request) -> Any:
         raw = await request.read()
         content_type = request.headers.get("Content-Type", "application/json")
+        if "protobuf" in content_type:
+            try:
+                return protobuf.decode_object(raw)
+            except protobuf.ProtobufError as exc:
+                raise status.ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown "
+                                      f'format - accepted media types include: application/json, '
+                                      f'application/yaml (got "{content_type}": {exc})') from exc
         try:
             if "yaml" in content_type:
                 return yaml.safe_load(raw)
@@ -143,6 +153,11 @@ class RestApi:
             return _json(self._review(request, target.rtype, self.registry._check_body(target.rtype, body)), 201)
         if target.rtype.namespaced and target.namespace is None:
             raise status.path_not_found()
+        user = request.get(REQUEST_USER)
+        if target.rtype.kind == "CertificateSigningRequest" and user is not None and isinstance(body, dict):
+            # kube-apiserver records who asked for a certificate; signers and approvers read it.
+            spec = body.setdefault("spec", {})
+            spec.update(username=user.username, uid=user.uid, groups=list(user.groups))
         created = self.registry.create(target.rtype, target.namespace or "", body,
                                        dry_run=self._dry_run(request))
         return _json(created, 201)
@@ -204,11 +219,8 @@ class RestApi:
     async def _list_or_watch(self, request: web.Request, target: ApiPath) -> web.StreamResponse:
         if request.query.get("watch") in _TRUE:
             return await self._watch(request, target)
-        rv_param = request.query.get("resourceVersion", "")
-        if rv_param not in ("", "0") and request.query.get("resourceVersionMatch") == "Exact" and rv_param != self._rv():
-            raise status.expired(f"too old resource version: {rv_param} ({self._rv()})")
-        if rv_param not in ("", "0") and rv_param.isdigit() and int(rv_param) > self.registry.store.resource_version:
-            raise status.too_large_resource_version(int(rv_param), self.registry.store.resource_version)
+        self._check_list_version(request.query.get("resourceVersion", ""),
+                                 request.query.get("resourceVersionMatch", ""))
         items = self._select(request, target)
         start = self._continue_from(request.query.get("continue", ""))
         limit = int(request.query.get("limit", "0") or 0)
@@ -228,6 +240,18 @@ class RestApi:
             token = json.dumps({"rv": self._rv(), "start": [last.get("namespace", ""), last["name"]]})
             list_meta["continue"] = base64.urlsafe_b64encode(token.encode()).decode()
         return self._list_response(request, target.rtype, page, list_meta)
+
+    def _check_list_version(self, wanted: str, match: str) -> None:
+        """The store keeps no old snapshots: an exact list at an older version is 410, a future one 504."""
+        if wanted in ("", "0"):
+            return
+        if not wanted.isdigit():
+            raise status.bad_request(f"invalid resource version: {wanted}")
+        current = self.registry.store.resource_version
+        if int(wanted) > current:
+            raise status.too_large_resource_version(int(wanted), current)
+        if match == "Exact" and int(wanted) != current:
+            raise status.expired(f"too old resource version: {wanted} ({current})")
 
     @staticmethod
     def _continue_from(token: str) -> tuple[str, str] | None:

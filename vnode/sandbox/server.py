@@ -26,7 +26,7 @@ from vnode.sandbox.nodelifecycle import NodeLifecycleController
 from vnode.sandbox.pki import SandboxPKI
 from vnode.sandbox.registry import Registry
 from vnode.sandbox.resources import ResourceRegistry, ResourceType
-from vnode.sandbox.rest import RestApi, RestSettings
+from vnode.sandbox.rest import REQUEST_USER, RestApi, RestSettings
 from vnode.sandbox.scheduler import Scheduler
 from vnode.sandbox.store import Obj, Store
 from vnode.util.front import FrontServer, RequestHead, write_simple_response
@@ -34,7 +34,6 @@ from vnode.util.tasks import TaskSupervisor
 
 log = logging.getLogger(__name__)
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-_USER_KEY = web.AppKey("user", auth.UserInfo)
 _PUBLIC_PATHS = ("/healthz", "/livez", "/readyz", "/version")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -140,6 +139,12 @@ class SandboxApiServer:
             return _json(exc.to_status(), exc.code)
         except proxy.ProxyError as exc:
             return _json(status.ApiError(exc.code, exc.reason, exc.message).to_status(), exc.code)
+        except web.HTTPException:
+            raise
+        except Exception as exc:  # answer like kube-apiserver does, instead of aiohttp's bare text 500
+            log.exception("%s %s failed", request.method, request.path)
+            error = status.ApiError(500, "InternalError", f"Internal error occurred: {exc}")
+            return _json(error.to_status(), 500)
 
     @web.middleware
     async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -150,6 +155,7 @@ class SandboxApiServer:
         if user is None:
             return _json(auth.unauthorized_status(), 401)
         self._authorize(user, request.method, request.path, request.query)
+        request[REQUEST_USER] = user
         return await handler(request)
 
     def _authorize(self, user: auth.UserInfo, method: str, path: str, query: Any) -> None:

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from vnode.sandbox import status
 from vnode.sandbox.resources import ResourceType
-from vnode.sandbox.store import Obj, StoredEvent, Store
+from vnode.sandbox.store import Obj, Store, StoredEvent
 
 # Converts a stored object for this watcher (Table rows, events.k8s.io view); None means the stored JSON as is.
 ObjectView = Callable[[Obj], Obj] | None

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class RequestHead:
     target: str  # the request-target exactly as sent
     path: str  # percent-decoded path (like Go's URL.Path)
     raw_path: str  # path as sent, still percent-encoded
-    query: MultiDictProxy[str]
+    query: tuple[tuple[str, str], ...]  # decoded pairs in order, repeated keys kept
     headers: CIMultiDictProxy[str]
     version: tuple[int, int]
     raw: bytes  # the head including its final CRLFCRLF
@@ -87,13 +87,12 @@ def parse_request_head(raw: bytes) -> RequestHead:
         if any(c in value for c in "\r\n\x00"):
             raise HeadParseError(f"invalid character in header {name}")
         headers.add(name, value)
-    query = MultiDict(parse_qsl(query_text, keep_blank_values=True))
     return RequestHead(
         method=method,
         target=target,
         path=unquote(raw_path),
         raw_path=raw_path,
-        query=MultiDictProxy(query),
+        query=tuple(parse_qsl(query_text, keep_blank_values=True)),
         headers=CIMultiDictProxy(headers),
         version=(int(version.group(1)), int(version.group(2))),
         raw=raw,

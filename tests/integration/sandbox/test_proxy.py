@@ -202,6 +202,7 @@ class Sandbox:
             },
         }
         self.relayed_websockets = 0
+        self.unscheduled: set[str] = set()
         app = web.Application()
         app.router.add_get("/api/v1/namespaces/{ns}/pods/{pod}/log", self.logs)
         app.router.add_get("/api/v1/namespaces/{ns}/pods/{pod}/{sub:exec|attach}", self.websocket)
@@ -212,9 +213,10 @@ class Sandbox:
         self.port = 0
 
     def pod(self, name: str) -> dict[str, Any]:
+        node_name = "" if name in self.unscheduled else "vnode-1"
         return {
             "metadata": {"namespace": "ci", "name": name},
-            "spec": {"nodeName": "vnode-1", "containers": [{"name": "main"}]},
+            "spec": {"nodeName": node_name, "containers": [{"name": "main"}]},
         }
 
     def node_with_port(self, port: int) -> None:
@@ -243,11 +245,10 @@ class Sandbox:
             await write_simple_response(writer, 404, b'{"kind":"Status","code":404}')
             return
         try:
-            location = pod_location(self.pod(match[1]), self.node, match[2], list(head.query.items()))
+            location = pod_location(self.pod(match[1]), self.node, match[2], list(head.query))
         except ProxyError as exc:
             await write_simple_response(writer, exc.code, exc.body())
             return
-        assert location is not None
         await self.proxy.splice_upgrade(head, reader, writer, location)
 
     async def logs(self, request: web.Request) -> web.StreamResponse:
@@ -256,8 +257,6 @@ class Sandbox:
             location = pod_location(self.pod(pod), self.node, "log", list(request.query.items()))
         except ProxyError as exc:
             return error_response(exc)
-        if location is None:
-            return web.Response(status=204)
         return await self.proxy.proxy_http(request, location, pod_log_name=pod)
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
@@ -266,7 +265,6 @@ class Sandbox:
         location = pod_location(
             self.pod(request.match_info["pod"]), self.node, sub, list(request.query.items())
         )
-        assert location is not None
         return await self.proxy.relay_websocket(request, location)
 
     async def node_proxy(self, request: web.Request) -> web.StreamResponse:
@@ -510,6 +508,14 @@ async def test_logs_stream_each_chunk_as_it_is_produced(world: World) -> None:
     await asyncio.wait_for(world.kubelet.log_cancelled.wait(), WAIT)
     assert world.kubelet.requests[0][1] == "/containerLogs/ci/build-1/main?follow=true"
     assert world.kubelet.peer_cns == [CLIENT_CN]
+
+
+async def test_log_of_an_unscheduled_pod_is_no_content(world: World) -> None:
+    world.sandbox.unscheduled.add("pending")
+    async with world.session.get(f"{world.base}/api/v1/namespaces/ci/pods/pending/log") as response:
+        assert response.status == 204
+        assert await response.read() == b""
+    assert world.kubelet.requests == []
 
 
 async def test_log_errors_become_status(world: World) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from vnode.sandbox.proxy import (
     KubeletLocation,
+    NoLogYet,
     ProxyError,
     kubelet_address,
     log_error,
@@ -114,20 +115,17 @@ def test_exec_translates_flags_to_the_kubelet_names_with_ones_and_sorts_keys() -
 def test_any_value_but_0_and_false_turns_a_flag_on() -> None:
     query = [("stdin", ""), ("stdout", "yes"), ("stderr", "FALSE"), ("tty", "0")]
     location = pod_location(make_pod(), make_node(), "exec", query)
-    assert location is not None
     assert location.query == (("input", "1"), ("output", "1"))
 
 
 def test_attach_carries_no_command() -> None:
     query = [("command", "ignored"), ("stdout", "true"), ("stderr", "true")]
     location = pod_location(make_pod(), make_node(), "attach", query)
-    assert location is not None
     assert location.target == "/attach/ci/build-1/main?error=1&output=1"
 
 
 def test_single_container_is_the_default() -> None:
     location = pod_location(make_pod(("only",), init=("setup",)), make_node(), "exec", [("stdout", "1")])
-    assert location is not None
     assert location.path == "/exec/ci/build-1/only"
 
 
@@ -147,7 +145,7 @@ def test_unknown_container_is_refused_but_init_and_ephemeral_ones_are_valid() ->
     assert error_of(pod, "exec", [("container", "zz")]).message == "container zz is not valid for pod build-1"
     for name in ("i1", "dbg"):
         location = pod_location(pod, make_node(), "exec", [("container", name)])
-        assert location is not None and location.path.endswith("/" + name)
+        assert location.path.endswith("/" + name)
 
 
 def test_streams_need_a_host() -> None:
@@ -181,23 +179,21 @@ def test_log_params_are_set_only_when_given_and_sorted() -> None:
         ("insecureSkipTLSVerifyBackend", "true"),
     ]
     location = pod_location(make_pod(), make_node(), "log", query)
-    assert location is not None
     assert (
         location.target
         == "/containerLogs/ci/build-1/main?follow=true&limitBytes=1024&tailLines=5&timestamps=true"
     )
     bare = pod_location(make_pod(), make_node(), "log", [])
-    assert bare is not None and bare.target == "/containerLogs/ci/build-1/main"
+    assert bare.target == "/containerLogs/ci/build-1/main"
 
 
 def test_since_time_is_reformatted_as_rfc3339_seconds_in_utc() -> None:
     location = pod_location(
         make_pod(), make_node(), "log", [("sinceTime", "2026-03-01T10:00:00.123456789+02:00")]
     )
-    assert location is not None
     assert location.query == (("sinceTime", "2026-03-01T08:00:00Z"),)
     seconds = pod_location(make_pod(), make_node(), "log", [("sinceSeconds", "30")])
-    assert seconds is not None and seconds.query == (("sinceSeconds", "30"),)
+    assert seconds.query == (("sinceSeconds", "30"),)
 
 
 @pytest.mark.parametrize(
@@ -205,8 +201,8 @@ def test_since_time_is_reformatted_as_rfc3339_seconds_in_utc() -> None:
     [
         (
             [("tailLines", "-1")],
-            'PodLogOptions "build-1" is invalid: tailLines: Invalid value: -1: must be greater '
-            "than or equal to 0",
+            'PodLogOptions "build-1" is invalid: tailLines: Invalid value: -1: must be greater than or '
+            "equal to 0",
         ),
         (
             [("limitBytes", "0")],
@@ -241,8 +237,10 @@ def test_validation_comes_before_the_container_check() -> None:
     assert err.code == 422
 
 
-def test_log_of_an_unscheduled_pod_has_no_location() -> None:
-    assert pod_location(make_pod(node_name=""), None, "log", []) is None
+def test_log_of_an_unscheduled_pod_is_no_content() -> None:
+    with pytest.raises(NoLogYet) as caught:
+        pod_location(make_pod(node_name=""), None, "log", [])
+    assert caught.value.code == 204
 
 
 def test_kubelet_log_errors_become_status_like_the_response_checker() -> None:
@@ -262,11 +260,10 @@ def test_kubelet_log_errors_become_status_like_the_response_checker() -> None:
 def test_portforward_joins_ports_and_skips_container_checks() -> None:
     pod = make_pod(("a", "b"))
     location = pod_location(pod, make_node(), "portforward", [("ports", "8080"), ("ports", "9090,7070")])
-    assert location is not None
     assert location.target == "/portForward/ci/build-1?port=8080%2C9090%2C7070"
     assert location.query == (("port", "8080,9090,7070"),)
     bare = pod_location(pod, make_node(), "portforward", [])
-    assert bare is not None and bare.target == "/portForward/ci/build-1"
+    assert bare.target == "/portForward/ci/build-1"
 
 
 def test_bad_ports_are_bad_requests() -> None:
