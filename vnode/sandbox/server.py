@@ -18,7 +18,7 @@ from aiohttp import web
 
 from vnode.clock import Clock
 from vnode.config import SandboxSettings
-from vnode.sandbox import auth, discovery, openapi, proxy, status
+from vnode.sandbox import auth, discovery, kubelet_location, openapi, proxy, status
 from vnode.sandbox.apipath import ApiPath, parse_api_path
 from vnode.sandbox.csrsigner import CsrSigner
 from vnode.sandbox.eventlog import EventLog
@@ -137,7 +137,7 @@ class SandboxApiServer:
             return await handler(request)
         except status.ApiError as exc:
             return _json(exc.to_status(), exc.code)
-        except proxy.ProxyError as exc:
+        except kubelet_location.ProxyError as exc:
             return _json(status.ApiError(exc.code, exc.reason, exc.message).to_status(), exc.code)
         except web.HTTPException:
             raise
@@ -178,26 +178,28 @@ class SandboxApiServer:
 
     # Kubelet proxying
 
-    def _kubelet_location(self, target: ApiPath, query: list[tuple[str, str]]) -> proxy.KubeletLocation:
+    def _kubelet_location(self, target: ApiPath, query: list[tuple[str, str]]) -> kubelet_location.KubeletLocation:
         assert target.name is not None
         if target.rtype.resource == "nodes":
             node = self.registry.get(target.rtype, "", target.name)
-            return proxy.node_proxy_location(node, target.rest, query)
+            return kubelet_location.node_proxy_location(node, target.rest, query)
         pods = self.resources.lookup("", "v1", "pods")
         nodes = self.resources.lookup("", "v1", "nodes")
         assert pods is not None and nodes is not None
         pod = self.registry.get(pods, target.namespace or "", target.name)
         node_name = (pod.get("spec") or {}).get("nodeName")
-        node = self.store.get("nodes", "", node_name) if node_name else None
-        if node_name and node is None:
+        host = self.store.get("nodes", "", node_name) if node_name else None
+        if node_name and host is None:
             raise status.not_found("nodes", "", node_name)
-        return proxy.pod_location(pod, node or {}, target.subresource or "", query)
+        return kubelet_location.pod_location(pod, host, target.subresource or "", query)
 
     async def _proxy_http(self, request: web.Request, target: ApiPath) -> web.StreamResponse:
         location = self._kubelet_location(target, list(request.query.items()))
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await self.kubelet_proxy.relay_websocket(request, location)
-        return await self.kubelet_proxy.proxy_http(request, location)
+        # Pod logs get kube-apiserver's log error translation (kubelet errors become a Status naming the pod).
+        log_name = target.name if target.subresource == "log" else None
+        return await self.kubelet_proxy.proxy_http(request, location, pod_log_name=log_name)
 
     def _wants_raw(self, head: RequestHead) -> bool:
         """Upgrades (SPDY or WebSocket) to kubelet-bound subresources are spliced byte for byte."""
@@ -220,7 +222,7 @@ class SandboxApiServer:
         except status.ApiError as exc:
             await write_simple_response(writer, exc.code, json.dumps(exc.to_status()).encode())
             return
-        except proxy.ProxyError as exc:
+        except kubelet_location.ProxyError as exc:
             error = status.ApiError(exc.code, exc.reason, exc.message)
             await write_simple_response(writer, exc.code, json.dumps(error.to_status()).encode())
             return
@@ -232,6 +234,7 @@ class SandboxApiServer:
         """Serve until cancelled."""
         runner = web.AppRunner(self._build_app(), handler_cancellation=True, access_log=None)
         await runner.setup()
+        assert runner.server is not None  # set by setup()
         front = FrontServer(aiohttp_factory=runner.server, wants_raw=self._wants_raw,
                             raw_handler=self._raw_upgrade)
         loop = asyncio.get_running_loop()

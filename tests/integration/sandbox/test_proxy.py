@@ -22,7 +22,8 @@ import pytest
 import trustme
 from aiohttp import web
 
-from vnode.sandbox.proxy import KubeletProxy, ProxyError, error_response, node_proxy_location, pod_location
+from vnode.sandbox.kubelet_location import ProxyError, node_proxy_location, pod_location
+from vnode.sandbox.proxy import KubeletProxy, error_response
 from vnode.util.front import FrontServer, RequestHead, write_simple_response
 
 CLIENT_CN = "kube-apiserver-kubelet-client"

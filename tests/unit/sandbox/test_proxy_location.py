@@ -6,15 +6,15 @@ from typing import Any
 
 import pytest
 
-from vnode.sandbox.proxy import (
+from vnode.sandbox.kubelet_location import (
     KubeletLocation,
     NoLogYet,
     ProxyError,
     kubelet_address,
-    log_error,
     node_proxy_location,
     pod_location,
 )
+from vnode.sandbox.proxy import log_error
 
 
 def make_node(addresses: list[tuple[str, str]] | None = None, port: int = 10250) -> dict[str, Any]:
