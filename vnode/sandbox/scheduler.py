@@ -18,7 +18,7 @@ from vnode.clock import Clock, rfc3339
 from vnode.sandbox import selectors, status
 from vnode.sandbox.eventlog import EventLog
 from vnode.sandbox.registry import Registry
-from vnode.sandbox.store import Obj
+from vnode.sandbox.store import Obj, StoredEvent
 from vnode.util.quantity import parse_quantity
 
 log = logging.getLogger(__name__)
@@ -82,22 +82,45 @@ def unfit_reason(pod: Obj, node: Obj, used: dict[str, Fraction], pod_count: int)
     return None
 
 
+def _is_pending(pod: Obj) -> bool:
+    return (not pod["spec"].get("nodeName") and not pod["metadata"].get("deletionTimestamp")
+            and pod["spec"].get("schedulerName", "default-scheduler") == "default-scheduler"
+            and (pod.get("status") or {}).get("phase") not in TERMINAL)
+
+
 class Scheduler:
+    """Keeps the set of pending pods from watch events, so a cluster of bound pods costs nothing per write;
+    pods that did not fit are retried when a node changes or a pod leaves a node."""
+
     def __init__(self, registry: Registry, clock: Clock, events: EventLog) -> None:
         self._registry = registry
         self._clock = clock
         self._events = events
-        self._wake = asyncio.Event()
+        self._pending: set[tuple[str, str]] = set()
+        self._unschedulable: set[tuple[str, str]] = set()
 
-    def _pending(self) -> list[Obj]:
-        return [p for p in self._registry.store.iterate("pods")
-                if not p["spec"].get("nodeName") and not p["metadata"].get("deletionTimestamp")
-                and p["spec"].get("schedulerName", "default-scheduler") == "default-scheduler"
-                and (p.get("status") or {}).get("phase") not in TERMINAL]
+    def _observe_pod(self, event_type: str, pod: Obj) -> None:
+        key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
+        if event_type != "DELETED" and _is_pending(pod):
+            if key not in self._unschedulable:
+                self._pending.add(key)
+            return
+        self._pending.discard(key)
+        self._unschedulable.discard(key)
+        # A pod leaving a node (deleted or finished) frees room for the ones that did not fit.
+        if pod["spec"].get("nodeName") and (event_type == "DELETED" or (pod.get("status") or {}).get(
+                "phase") in TERMINAL):
+            self._retry_unschedulable()
+
+    def _retry_unschedulable(self) -> None:
+        self._pending |= self._unschedulable
+        self._unschedulable.clear()
 
     def schedule_pending(self) -> int:
-        """One pass over pending pods; returns how many were bound."""
-        pending = self._pending()
+        """One pass over the pods waiting for a node; returns how many were bound."""
+        pending = [p for key in sorted(self._pending)
+                   if (p := self._registry.store.get("pods", *key)) is not None and _is_pending(p)]
+        self._pending.clear()
         if not pending:
             return 0
         nodes = list(self._registry.store.iterate("nodes"))
@@ -123,13 +146,14 @@ class Scheduler:
             if fits:
                 best = min(fits, key=lambda n: (self._cpu_share(n, used[n["metadata"]["name"]]),
                                                 n["metadata"]["name"]))
-                self._bind(pod, best["metadata"]["name"])
                 name = best["metadata"]["name"]
+                self._bind(pod, name)
                 counts[name] += 1
                 for resource, value in _requests(pod).items():
                     used[name][resource] += value
                 bound += 1
             else:
+                self._unschedulable.add((pod["metadata"]["namespace"], pod["metadata"]["name"]))
                 self._mark_unschedulable(pod, len(nodes), reasons)
         return bound
 
@@ -169,23 +193,35 @@ class Scheduler:
     async def run(self) -> None:
         """Schedule whenever pods or nodes change. Ends only by cancellation."""
         store = self._registry.store
-        pods = store.watch("pods", namespace=None, matches=lambda p: True, since=store.resource_version)
+        pods = store.watch("pods", namespace=None, matches=lambda p: True, since=None)
         nodes = store.watch("nodes", namespace=None, matches=lambda n: True, since=store.resource_version)
         try:
-            self.schedule_pending()
             while True:
                 waits = [asyncio.ensure_future(pods.queue.get()), asyncio.ensure_future(nodes.queue.get())]
                 try:
                     await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                 finally:
-                    for w in waits:
-                        w.cancel()
-                    await asyncio.gather(*waits, return_exceptions=True)
-                # Drain what else arrived so a burst of writes costs one pass.
-                for queue in (pods.queue, nodes.queue):
-                    while not queue.empty():
-                        queue.get_nowait()
+                    for wait in waits:
+                        wait.cancel()
+                    results = await asyncio.gather(*waits, return_exceptions=True)
+                # Take everything that arrived, so a burst of writes costs one pass.
+                pod_events = [results[0], *_drain(pods.queue)]
+                node_events = [results[1], *_drain(nodes.queue)]
+                for event in pod_events:
+                    if isinstance(event, StoredEvent):
+                        self._observe_pod(event.type, event.object)
+                if any(isinstance(event, StoredEvent) for event in node_events):
+                    self._retry_unschedulable()
+                if None in pod_events or None in node_events:
+                    raise RuntimeError("scheduler fell behind its watches")
                 self.schedule_pending()
         finally:
             store.unwatch("pods", pods)
             store.unwatch("nodes", nodes)
+
+
+def _drain(queue: asyncio.Queue[StoredEvent | None]) -> list[StoredEvent | None]:
+    items = []
+    while not queue.empty():
+        items.append(queue.get_nowait())
+    return items
