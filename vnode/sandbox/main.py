@@ -16,6 +16,7 @@ from vnode.config import VnodeSettings
 from vnode.sandbox import auth
 from vnode.sandbox.pki import SandboxPKI
 from vnode.sandbox.server import SandboxApiServer
+from vnode.util.gc_tuning import freeze_long_lived_objects
 
 SHUTDOWN_TIMEOUT_SECONDS = 8.0
 
@@ -37,6 +38,8 @@ async def run_sandbox(settings: VnodeSettings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     serving = asyncio.create_task(server.run(), name="sandbox api server")
+    # Process-wide collector tuning belongs to the process entry point, not to the server object.
+    freezing = asyncio.create_task(freeze_long_lived_objects(SystemClock()), name="sandbox gc freezer")
     stopping = asyncio.create_task(stop.wait(), name="sandbox signal wait")
     ready = asyncio.create_task(server.ready.wait(), name="sandbox ready wait")
     try:
@@ -53,10 +56,10 @@ async def run_sandbox(settings: VnodeSettings) -> int:
             return 1
         return 0
     finally:
-        for task in (ready, stopping, serving):
+        for task in (ready, stopping, serving, freezing):
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(asyncio.gather(ready, stopping, serving, return_exceptions=True),
+            await asyncio.wait_for(asyncio.gather(ready, stopping, serving, freezing, return_exceptions=True),
                                    SHUTDOWN_TIMEOUT_SECONDS)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
