@@ -38,6 +38,18 @@ class Conflict(VnodeError):
     """A write lost a race (stale resourceVersion, existing name, failed precondition)."""
 
 
+class Forbidden(VnodeError):
+    """The API server refused the request for lack of permission (HTTP 403)."""
+
+
+class Invalid(VnodeError):
+    """The API server rejected an object as invalid (HTTP 400/422); retrying the same request cannot help."""
+
+
+class Expired(VnodeError):
+    """A resourceVersion is too old to watch or list from (HTTP 410): relist."""
+
+
 # Retryable: the same call may succeed later.
 
 
@@ -55,3 +67,7 @@ class Throttled(Retryable):
 
 class BackendUnavailable(Retryable):
     """The backend cannot be reached or answers with server errors."""
+
+
+class ApiServerUnavailable(Retryable):
+    """The Kubernetes API server cannot be reached or answered with a server error."""

@@ -77,6 +77,7 @@ class StandInKubelet:
         self.spdy_versions: Sequence[str] = SPDY_VERSIONS
         self.websocket_protocols: Sequence[str] = WEBSOCKET_PROTOCOLS
         self.websocket_frames: list[bytes] = []  # binary frames received, in order
+        self.log_stream_cancelled = asyncio.Event()
         app = web.Application()
         app.router.add_get("/containerLogs/{ns}/{pod}/{container}", self._logs)
         app.router.add_get("/exec/{ns}/{pod}/{container}", self._websocket)
@@ -163,11 +164,15 @@ class StandInKubelet:
         response.content_type = "text/plain"
         response.enable_chunked_encoding()
         await response.prepare(request)
-        for chunk in self.log_chunks:
-            if isinstance(chunk, asyncio.Event):
-                await chunk.wait()
-            else:
-                await response.write(chunk)
+        try:
+            for chunk in self.log_chunks:
+                if isinstance(chunk, asyncio.Event):
+                    await chunk.wait()
+                else:
+                    await response.write(chunk)
+        except asyncio.CancelledError:
+            self.log_stream_cancelled.set()  # the API server dropped the request (its client went away)
+            raise
         await response.write_eof()
         return response
 

@@ -186,8 +186,10 @@ def spy(monkeypatch: pytest.MonkeyPatch, owner: object, name: str, calls: list[s
             "worker",
             "previous=true&sinceTime=2024-05-01T10%3A00%3A00Z",
         ),
+        # The apiserver's own option is not passed on to the kubelet; tailLines=0 is kept.
+        (["-c", "worker", "--insecure-skip-tls-verify-backend", "--tail=0"], "worker", "tailLines=0"),
     ],
-    ids=["tail-timestamps", "since-limit", "since-time-previous"],
+    ids=["tail-timestamps", "since-limit", "since-time-previous", "skip-verify-tail-0"],
 )
 async def test_kubectl_logs_reach_the_kubelet_with_its_query_and_print_its_body(
     world: World, kubectl: Kubectl, flags: list[str], container: str, query: str
@@ -199,6 +201,18 @@ async def test_kubectl_logs_reach_the_kubelet_with_its_query_and_print_its_body(
     assert result.stdout == body.decode()
     (seen,) = world.kubelet.seen
     assert (seen.method, seen.path, seen.query) == ("GET", f"/containerLogs/default/{POD}/{container}", query)
+    assert seen.peer_cn == APISERVER_CLIENT_CN
+
+
+@pytest.mark.kubectl
+async def test_kubectl_logs_with_a_token_does_not_pass_the_token_on(world: World, kubectl: Kubectl) -> None:
+    """kubectl logs as the bearer-token viewer reaches the kubelet with the sandbox's identity and no token."""
+    token = StaticTokens.load(world.sandbox.state_dir / "tokens.csv").token_for("viewer")
+    kubeconfig = world.sandbox.state_dir / "viewer.kubeconfig"
+    world.sandbox.server.pki.write_token_kubeconfig(kubeconfig, world.sandbox.url, user="viewer", token=token)
+    viewer = Kubectl(kubectl.binary, kubeconfig)
+    assert (await viewer.run("logs", POD, "-c", "worker")).stdout == "stand-in log\n"
+    (seen,) = world.kubelet.seen
     assert seen.peer_cn == APISERVER_CLIENT_CN
     assert "Authorization" not in seen.headers
 
@@ -222,6 +236,21 @@ async def test_kubectl_logs_follow_prints_each_line_as_the_kubelet_writes_it(wor
             await process.wait()
     (seen,) = world.kubelet.seen
     assert seen.target == f"/containerLogs/default/{POD}/worker?follow=true"
+
+
+@pytest.mark.kubectl
+async def test_killing_kubectl_logs_follow_stops_the_kubelet_stream(world: World, kubectl: Kubectl) -> None:
+    """When a following kubectl dies, the sandbox drops its kubelet request (the stand-in's handler ends)."""
+    world.kubelet.log_chunks = [b"line 1\n", asyncio.Event()]  # then nothing, until the request goes away
+    process = await kubectl.start("logs", "-f", POD, "-c", "worker")
+    try:
+        assert process.stdout is not None
+        assert await asyncio.wait_for(process.stdout.readline(), WAIT) == b"line 1\n"
+        assert not world.kubelet.log_stream_cancelled.is_set()
+    finally:
+        process.kill()
+        await process.wait()
+    await asyncio.wait_for(world.kubelet.log_stream_cancelled.wait(), WAIT)
 
 
 async def test_log_without_container_on_a_two_container_pod_is_a_bad_request(world: World) -> None:
@@ -391,15 +420,20 @@ async def orphan(world: World) -> int:
 
 
 @pytest.mark.kubectl
-async def test_logs_from_a_kubelet_that_is_down_are_an_error_status(
+async def test_kubectl_against_a_kubelet_that_is_down_gets_an_error_status(
     world: World, orphan: int, kubectl: Kubectl
 ) -> None:
-    """kubectl logs of a pod on a dead kubelet fails promptly with the dial error; the sandbox keeps serving."""
+    """kubectl logs/exec/get --raw against a dead kubelet fail promptly with the dial error; serving goes on."""
     result = await kubectl.run("logs", "orphan", "-c", "worker", check=False, timeout_seconds=WAIT)
     assert result.returncode == 1
     assert result.stderr == (
         f'Error from server: Get "https://127.0.0.1:{orphan}/containerLogs/default/orphan/worker": '
         f"dial tcp 127.0.0.1:{orphan}: connect: connection refused\n"
+    )
+    executed = await kubectl.run("exec", "orphan", "-c", "worker", "--", "true", check=False, timeout_seconds=WAIT)
+    assert executed.returncode == 1
+    assert executed.stderr == (
+        f"Error from server: error dialing backend: dial tcp 127.0.0.1:{orphan}: connect: connection refused\n"
     )
     proxied = await kubectl.run("get", "--raw", "/api/v1/nodes/gone/proxy/pods", check=False, timeout_seconds=WAIT)
     assert proxied.returncode == 1
@@ -407,8 +441,13 @@ async def test_logs_from_a_kubelet_that_is_down_are_an_error_status(
     assert (await kubectl.run("get", "pod", "orphan", "-o", "name")).stdout == "pod/orphan\n"
 
 
-async def test_upgrades_to_a_kubelet_that_is_down_are_an_error_status(world: World, orphan: int) -> None:
-    """SPDY and WebSocket exec to a dead kubelet get a 500 Status naming the dial error, not a hang."""
+async def test_upgrades_to_a_kubelet_that_is_down_are_an_error_status(
+    world: World, orphan: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SPDY and WebSocket exec (spliced and relayed) to a dead kubelet get a 500 Status, not a hang."""
+    calls: list[str] = []
+    spy(monkeypatch, world.sandbox.server.kubelet_proxy, "splice_upgrade", calls)
+    spy(monkeypatch, world.sandbox.server.kubelet_proxy, "relay_websocket", calls)
     code, status = await status_answer(world.sandbox, spdy_exec_request("orphan"))
     assert code == 500
     assert status == {
@@ -421,7 +460,53 @@ async def test_upgrades_to_a_kubelet_that_is_down_are_an_error_status(world: Wor
     }
     async with session(world.sandbox) as http:
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-            await asyncio.wait_for(http.ws_connect(exec_ws_url(world, "orphan")), WAIT)
+            await asyncio.wait_for(http.ws_connect(exec_ws_url(world, "orphan")), WAIT)  # fresh: spliced
         assert refused.value.status == 500
-        async with http.get(world.url("/healthz")) as response:
+        async with http.get(world.url("/healthz")) as response:  # this connection stays open for the next
             assert response.status == 200
+            await response.read()
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await asyncio.wait_for(http.ws_connect(exec_ws_url(world, "orphan")), WAIT)  # kept alive: relayed
+        assert refused.value.status == 500
+    assert calls == ["splice_upgrade", "splice_upgrade", "relay_websocket"]
+    assert world.kubelet.seen == []
+
+
+# Known deviations from kube-apiserver (strict xfail: drop the marker once vnode/ handles them)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="vnode/sandbox: only the first request on a connection can be spliced; a later SPDY upgrade reaches "
+    "aiohttp and is forwarded to the kubelet as a plain POST without Connection/Upgrade",
+)
+async def test_spdy_upgrade_on_a_kept_alive_connection_is_spliced(world: World) -> None:
+    """A SPDY exec upgrade sent after a plain request on the same connection still gets the kubelet's 101."""
+    first = f"GET /api/v1/namespaces/default/pods/{POD} HTTP/1.1\r\nHost: sandbox\r\n\r\n".encode()
+    code, headers, reader, writer = await raw_exchange(world.sandbox, first)
+    try:
+        assert code == 200
+        await asyncio.wait_for(reader.readexactly(int(headers["Content-Length"])), WAIT)
+        writer.write(spdy_exec_request(POD))
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
+    finally:
+        await close(writer)
+    assert head.startswith(b"HTTP/1.1 101 "), head.split(b"\r\n", 1)[0]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=aiohttp.WSServerHandshakeError,
+    reason="vnode/sandbox: a WebSocket GET of pods/log is relayed to the kubelet as a WebSocket (500) instead of "
+    "being served like kube-apiserver's StreamObject (wsstream reader: '', binary.k8s.io, base64.binary.k8s.io)",
+)
+async def test_log_over_websocket_arrives_as_binary_frames(world: World) -> None:
+    """A WebSocket GET of pods/log streams the kubelet's log as binary frames (subprotocol binary.k8s.io)."""
+    url = world.url(f"/api/v1/namespaces/default/pods/{POD}/log?container=worker")
+    async with session(world.sandbox) as http, http.ws_connect(url, protocols=("binary.k8s.io",)) as ws:
+        assert ws.protocol == "binary.k8s.io"
+        message = await asyncio.wait_for(ws.receive(), WAIT)
+    assert message.type is aiohttp.WSMsgType.BINARY
+    assert message.data == b"stand-in log\n"
