@@ -13,7 +13,7 @@ import json
 import re
 import secrets
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,8 +100,10 @@ def ensure_token_file(state_dir: Path) -> Path:
 class Authenticator:
     """kube-apiserver's request authenticator chain with x509 client certs first, then bearer tokens."""
 
-    def __init__(self, tokens: StaticTokens) -> None:
+    def __init__(self, tokens: StaticTokens, *, issued: Callable[[str], UserInfo | None] | None = None) -> None:
         self._tokens = tokens
+        # Tokens the server issued itself (TokenRequest for service accounts), checked after the static file.
+        self._issued = issued
 
     def authenticate(self, peer_cert_der: bytes | None, authorization: str | None) -> UserInfo | None:
         """The caller's identity, or None for 401; `peer_cert_der` must already be verified by TLS."""
@@ -117,6 +119,8 @@ class Authenticator:
 
     def authenticate_token(self, token: str) -> UserInfo | None:
         user = self._tokens.lookup(token)
+        if user is None and self._issued is not None:
+            user = self._issued(token)
         return _authenticated(user) if user is not None else None
 
 

@@ -25,10 +25,9 @@ def build_server(settings: VnodeSettings) -> SandboxApiServer:
     state_dir = settings.sandbox.state_dir
     state_dir.mkdir(parents=True, exist_ok=True)
     pki = SandboxPKI.load_or_create(state_dir)
-    authenticator = auth.Authenticator(auth.StaticTokens.load(auth.ensure_token_file(state_dir)))
+    tokens = auth.StaticTokens.load(auth.ensure_token_file(state_dir))
     authorizer = auth.Authorizer.from_file(auth.ensure_policy_file(state_dir))
-    return SandboxApiServer(settings.sandbox, clock=SystemClock(), pki=pki, authenticator=authenticator,
-                            authorizer=authorizer)
+    return SandboxApiServer(settings.sandbox, clock=SystemClock(), pki=pki, tokens=tokens, authorizer=authorizer)
 
 
 async def run_sandbox(settings: VnodeSettings) -> int:

@@ -27,6 +27,7 @@ from vnode.sandbox.watch import ObjectView, WatchRequest, serve_watch
 
 ProxyHook = Callable[[web.Request, ApiPath], Awaitable[web.StreamResponse]]
 ReviewHook = Callable[[web.Request, ResourceType, Obj], Obj]
+TokenRequestHook = Callable[[str, str, Obj], Obj]  # (namespace, service account, TokenRequest) → answered
 # Who made the request, set by the server's authentication middleware.
 REQUEST_USER = web.RequestKey("vnode.sandbox.user", UserInfo)
 PROXIED_SUBRESOURCES = ("log", "exec", "attach", "portforward", "proxy")
@@ -54,12 +55,13 @@ def _table_version(accept: str) -> str | None:
 
 class RestApi:
     def __init__(self, registry: Registry, clock: Clock, settings: RestSettings, *,
-                 proxy: ProxyHook, review: ReviewHook) -> None:
+                 proxy: ProxyHook, review: ReviewHook, token_request: TokenRequestHook) -> None:
         self.registry = registry
         self.clock = clock
         self.settings = settings
         self._proxy = proxy
         self._review = review
+        self._token_request = token_request
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         target = parse_api_path(request.path, self.registry.resources)
@@ -84,6 +86,8 @@ class RestApi:
             self.registry.bind(namespace, target.name, binding)
             return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201},
                          201)
+        if target.subresource == "token" and method == "POST":
+            return _json(self._token_request(namespace, target.name, await self._body(request)), 201)
         if method == "GET":
             obj = self.registry.from_storage(target.rtype, self.registry.get(target.rtype, namespace, target.name))
             return self._render(request, target.rtype, obj)

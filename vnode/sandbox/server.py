@@ -27,6 +27,7 @@ from vnode.sandbox.pki import SandboxPKI
 from vnode.sandbox.registry import Registry
 from vnode.sandbox.resources import ResourceRegistry, ResourceType
 from vnode.sandbox.rest import REQUEST_USER, RestApi, RestSettings
+from vnode.sandbox.satokens import ServiceAccountTokens
 from vnode.sandbox.scheduler import Scheduler
 from vnode.sandbox.store import Obj, Store
 from vnode.util.front import FrontServer, RequestHead, write_simple_response
@@ -43,12 +44,13 @@ def _json(obj: Any, code: int = 200) -> web.Response:
 
 
 class SandboxApiServer:
-    def __init__(self, settings: SandboxSettings, *, clock: Clock, pki: SandboxPKI,
-                 authenticator: auth.Authenticator, authorizer: auth.Authorizer) -> None:
+    def __init__(self, settings: SandboxSettings, *, clock: Clock, pki: SandboxPKI, tokens: auth.StaticTokens,
+                 authorizer: auth.Authorizer) -> None:
         self.settings = settings
         self.clock = clock
         self.pki = pki
-        self.authenticator = authenticator
+        self.service_account_tokens = ServiceAccountTokens(clock)
+        self.authenticator = auth.Authenticator(tokens, issued=self.service_account_tokens.lookup)
         self.authorizer = authorizer
         self.resources = ResourceRegistry()
         self.store = Store(history_size=settings.watch_history)
@@ -57,7 +59,7 @@ class SandboxApiServer:
         self.kubelet_proxy = proxy.KubeletProxy(pki.kubelet_client_ssl_context())
         self.rest = RestApi(self.registry, clock, RestSettings(settings.watch_timeout_seconds,
                                                                settings.bookmark_interval_seconds),
-                            proxy=self._proxy_http, review=self._review)
+                            proxy=self._proxy_http, review=self._review, token_request=self._token_request)
         self.ready = asyncio.Event()
         self.url = ""
         for name in SYSTEM_NAMESPACES:
@@ -175,6 +177,11 @@ class SandboxApiServer:
             return auth.subject_access_review(body, self.authorizer)
         except auth.ReviewError as exc:
             raise status.ApiError(exc.code, exc.reason, str(exc)) from exc
+
+    def _token_request(self, namespace: str, name: str, body: Obj) -> Obj:
+        accounts = self.resources.lookup("", "v1", "serviceaccounts")
+        assert accounts is not None
+        return self.service_account_tokens.issue(namespace, self.registry.get(accounts, namespace, name), body)
 
     # Kubelet proxying
 

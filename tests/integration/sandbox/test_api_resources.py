@@ -148,3 +148,22 @@ async def test_invalid_pod_is_rejected_with_field_causes(api: client.ApiClient) 
     assert "spec.containers[0].image: Required value" in caught.value.body
 
 
+
+
+async def test_token_request_issues_a_service_account_token(api: client.ApiClient) -> None:
+    """serviceaccounts/<sa>/token issues a token that TokenReview maps to the service account."""
+    core = client.CoreV1Api(api)
+    answer = await core.create_namespaced_service_account_token("default", "default", {
+        "spec": {"audiences": ["vnode"], "expirationSeconds": 3600}})
+    assert answer.status.token
+    review = await client.AuthenticationV1Api(api).create_token_review({"spec": {"token": answer.status.token}})
+    assert review.status.authenticated
+    assert review.status.user.username == "system:serviceaccount:default:default"
+    assert "system:serviceaccounts:default" in review.status.user.groups
+
+
+async def test_token_request_for_a_missing_account_is_404(api: client.ApiClient) -> None:
+    """There is no token for a service account that does not exist."""
+    with pytest.raises(ApiException) as caught:
+        await client.CoreV1Api(api).create_namespaced_service_account_token("default", "ghost", {"spec": {}})
+    assert caught.value.status == 404
