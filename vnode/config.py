@@ -21,11 +21,17 @@ class _Section(BaseModel):
 
 
 class MockProviderSettings(_Section):
-    """The in-memory provider: pods start instantly unless told otherwise."""
+    """The in-memory provider: pods start instantly unless told otherwise; nothing really runs."""
 
     kind: Literal["mock"] = "mock"
     start_delay_seconds: float = Field(0.0, ge=0, description="Seconds from create to Running.")
-    fail_images: tuple[str, ...] = Field((), description="Images whose pods fail to start (for tests).")
+    fail_images: tuple[str, ...] = Field((), description="Images whose pull fails (ErrImagePull, then "
+                                         "ImagePullBackOff), to try failure handling.")
+    transient_create_failures: int = Field(0, ge=0, description="How many create calls fail with a retryable "
+                                           "error before creates succeed, to try retry handling.")
+    capacity_cpu: str = Field("1000", description="Node cpu capacity (Kubernetes quantity).")
+    capacity_memory: str = Field("4Ti", description="Node memory capacity (Kubernetes quantity).")
+    capacity_pods: str = Field("5000", description="How many pods the node takes.")
 
 
 ProviderSettings = Annotated[MockProviderSettings, Field(discriminator="kind")]
@@ -34,6 +40,40 @@ ProviderSettings = Annotated[MockProviderSettings, Field(discriminator="kind")]
 class NodeSettings(_Section):
     name: str = Field("vnode", min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
                       description="The Node object's name. Flag --node-name.")
+    internal_ip: str | None = Field(None, description="The node's InternalIP address: where the API server reaches "
+                                    "the kubelet API. Default: VNODE_POD_IP (the downward API's status.podIP when "
+                                    "vnode runs in a pod), else the address of the default route's interface.")
+    labels: dict[str, str] = Field(default_factory=dict, description="Extra node labels.")
+    taint_enabled: bool = Field(True, description="Taint the node so only pods that tolerate it land here. "
+                                "Flag --disable-taint turns it off.")
+    taint_key: str = Field("virtual-kubelet.io/provider", description="The taint's key.")
+    taint_value: str | None = Field(None, description="The taint's value; default: the provider's name.")
+    taint_effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+    lease_duration_seconds: int = Field(40, ge=1, description="The Lease's leaseDurationSeconds.")
+    lease_renew_seconds: float = Field(10.0, gt=0, description="Seconds between Lease renewals.")
+    status_update_seconds: float = Field(60.0, gt=0, description="Longest time between node status writes.")
+    ping_interval_seconds: float = Field(10.0, gt=0, description="Seconds between backend health checks.")
+    ping_timeout_seconds: float = Field(5.0, gt=0, description="A health check slower than this counts as failed.")
+
+
+class KubeletSettings(_Section):
+    port: int = Field(10250, ge=1, le=65535, description="Port of the kubelet HTTPS API (published in the Node's "
+                      "daemonEndpoints). Flag --kubelet-port.")
+
+
+class KubeSettings(_Section):
+    kubeconfig: Path | None = Field(None, description="Kubeconfig file; default: KUBECONFIG, then the in-cluster "
+                                    "service account, then ~/.kube/config. Flag --kubeconfig.")
+    context: str | None = Field(None, description="Kubeconfig context. Flag --context.")
+    qps: float = Field(50.0, ge=0, description="API client requests per second (0: unlimited), as the kubelet's "
+                       "--kube-api-qps.")
+    burst: int = Field(100, ge=1, description="API client burst, as the kubelet's --kube-api-burst.")
+
+
+class PodSettings(_Section):
+    workers: int = Field(10, ge=1, description="Pods synced to the provider concurrently.")
+    retry_base_seconds: float = Field(0.2, gt=0, description="First retry delay for a pod whose sync failed.")
+    retry_max_seconds: float = Field(60.0, gt=0, description="Longest retry delay for a failing pod.")
 
 
 class SandboxSettings(_Section):
@@ -56,7 +96,12 @@ class VnodeSettings(BaseSettings):
                                       extra="forbid")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Flag --log-level.")
+    pod_ip: str | None = Field(None, description="VNODE_POD_IP: this process's pod IP from the downward API; the "
+                               "node's InternalIP unless node.internal_ip is set.")
     node: NodeSettings = NodeSettings()
+    kube: KubeSettings = KubeSettings()
+    kubelet: KubeletSettings = KubeletSettings()
+    pods: PodSettings = PodSettings()
     provider: ProviderSettings = MockProviderSettings()
     sandbox: SandboxSettings = SandboxSettings()
 

@@ -10,7 +10,9 @@ import asyncio
 import contextlib
 import signal
 import sys
+from pathlib import Path
 
+from vnode.agent import run_agent
 from vnode.clock import SystemClock
 from vnode.config import VnodeSettings
 from vnode.sandbox import auth
@@ -19,6 +21,13 @@ from vnode.sandbox.server import SandboxApiServer
 from vnode.util.gc_tuning import freeze_long_lived_objects
 
 SHUTDOWN_TIMEOUT_SECONDS = 8.0
+
+
+def node_settings(settings: VnodeSettings, kubeconfig: Path) -> VnodeSettings:
+    """The virtual node's settings inside the sandbox: this API server, reached on loopback."""
+    kube = settings.kube.model_copy(update={"kubeconfig": kubeconfig})
+    node = settings.node.model_copy(update={"internal_ip": settings.node.internal_ip or "127.0.0.1"})
+    return settings.model_copy(update={"kube": kube, "node": node})
 
 
 def build_server(settings: VnodeSettings) -> SandboxApiServer:
@@ -41,20 +50,36 @@ async def run_sandbox(settings: VnodeSettings) -> int:
     freezing = asyncio.create_task(freeze_long_lived_objects(SystemClock()), name="sandbox gc freezer")
     stopping = asyncio.create_task(stop.wait(), name="sandbox signal wait")
     ready = asyncio.create_task(server.ready.wait(), name="sandbox ready wait")
+    tasks: list[asyncio.Task[object]] = []
     try:
         await asyncio.wait({serving, ready}, return_when=asyncio.FIRST_COMPLETED)
         if serving.done():
             serving.result()  # startup failed: raise its error
         kubeconfig = settings.sandbox.state_dir.resolve() / "kubeconfig"
         server.pki.write_kubeconfig(kubeconfig, server.url)
-        print(f"vnode sandbox ready: kubeconfig={kubeconfig} node=none", flush=True)
-        print(f"  try: KUBECONFIG={kubeconfig} kubectl get namespaces", flush=True)
-        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        if serving.done():
-            serving.result()
-            return 1
+        agent_started = asyncio.Event()
+        node_stop = asyncio.Event()
+        agent = asyncio.create_task(run_agent(node_settings(settings, kubeconfig), SystemClock(), stop=node_stop,
+                                              started=agent_started), name="sandbox virtual node")
+        started = asyncio.create_task(agent_started.wait(), name="sandbox node ready wait")
+        tasks.extend([agent, started])
+        await asyncio.wait({serving, stopping, agent, started}, return_when=asyncio.FIRST_COMPLETED)
+        if started.done():
+            print(f"vnode sandbox ready: kubeconfig={kubeconfig} node={settings.node.name}", flush=True)
+            print(f"  try: KUBECONFIG={kubeconfig} kubectl get nodes", flush=True)
+            await asyncio.wait({serving, stopping, agent}, return_when=asyncio.FIRST_COMPLETED)
+        node_stop.set()
+        for failed in (serving, agent):
+            if failed.done():
+                failed.result()
+                return 1
         return 0
     finally:
+        # The virtual node stops first (reverse start order), then the API server it talks to.
+        for task in reversed(tasks):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), SHUTDOWN_TIMEOUT_SECONDS / 2)
         for task in (ready, stopping, serving, freezing):
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):

@@ -1,0 +1,54 @@
+"""Running vnode's agent in-process against a test sandbox, with the mock provider at hand and short intervals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from vnode.agent import VnodeAgent
+from vnode.clock import SystemClock
+from vnode.config import VnodeSettings, load_settings
+from vnode.kube.client import KubeClient
+from vnode.providers.mock import MockProvider
+from tests.support.sandbox import RunningSandbox
+
+FAST_NODE = {"internal_ip": "127.0.0.1", "ping_interval_seconds": 0.1, "ping_timeout_seconds": 1.0,
+             "lease_renew_seconds": 0.2, "status_update_seconds": 1.0}
+FAST_PODS = {"retry_base_seconds": 0.05, "retry_max_seconds": 0.5}
+
+
+def agent_settings(sandbox: RunningSandbox, **sections: dict[str, Any]) -> VnodeSettings:
+    overrides: dict[str, Any] = {
+        "kube": {"kubeconfig": sandbox.kubeconfig, "qps": 0},
+        "node": {**FAST_NODE, **sections.pop("node", {})},
+        "pods": {**FAST_PODS, **sections.pop("pods", {})},
+        **sections,
+    }
+    return load_settings(overrides=overrides)
+
+
+@contextlib.asynccontextmanager
+async def running_agent(sandbox: RunningSandbox, *, provider: MockProvider | None = None,
+                        **sections: dict[str, Any]) -> AsyncIterator[VnodeAgent]:
+    """Start a VnodeAgent; a `provider` passed in outlives the agent (to test restarts)."""
+    settings = agent_settings(sandbox, **sections)
+    clock = SystemClock()
+    mock = provider or MockProvider(settings.provider, clock)  # type: ignore[arg-type]
+    async with await KubeClient.connect(sandbox.kubeconfig, qps=0, clock=clock) as client:
+        agent = VnodeAgent(settings, client=client, provider=mock, clock=clock)
+        task = asyncio.create_task(agent.run(), name="test vnode agent")
+        try:
+            ready = asyncio.create_task(agent.ready.wait())
+            done, _ = await asyncio.wait({task, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+            if ready not in done:
+                ready.cancel()
+                await asyncio.gather(ready, return_exceptions=True)
+                if task.done():
+                    task.result()
+                raise TimeoutError("vnode agent did not become ready")
+            yield agent
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)

@@ -1,0 +1,113 @@
+"""The composition root: builds every part of a running vnode from settings, owns their tasks, starts and stops them.
+
+Start order: event recorder, provider, pod controller (until its informer synced and start-up reconciliation is
+done), node agent (registers the Node), then Ready. Stop order is the reverse. The provider is chosen here and
+nowhere else; controllers only see `providers.base`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+
+from vnode.clock import Clock
+from vnode.config import VnodeSettings
+from vnode.kube.client import KubeClient
+from vnode.kube.events import EventRecorder
+from vnode.node.agent import NodeAgent
+from vnode.pods.controller import PodController
+from vnode.providers.base import Provider
+from vnode.providers.mock import MockProvider
+from vnode.util.tasks import TaskSupervisor
+
+log = logging.getLogger(__name__)
+
+
+def build_provider(settings: VnodeSettings, clock: Clock) -> Provider:
+    return MockProvider(settings.provider, clock)
+
+
+def internal_ip(settings: VnodeSettings) -> str:
+    """The node's InternalIP: configured, else the pod IP from the downward API, else this host's address."""
+    if settings.node.internal_ip:
+        return settings.node.internal_ip
+    if settings.pod_ip:
+        return settings.pod_ip
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "127.0.0.1"
+
+
+class VnodeAgent:
+    def __init__(self, settings: VnodeSettings, *, client: KubeClient, provider: Provider, clock: Clock) -> None:
+        self.settings = settings
+        self.client = client
+        self.provider = provider
+        self.clock = clock
+        node = settings.node
+        self.host_ip = internal_ip(settings)
+        self.events = EventRecorder(client, component="vnode", host=node.name, clock=clock)
+        self.pods = PodController(client, provider, settings.pods, node_name=node.name, host_ip=self.host_ip,
+                                  clock=clock, events=self.events)
+        self.node = NodeAgent(client, provider, node, internal_ip=self.host_ip, kubelet_port=settings.kubelet.port,
+                              clock=clock, events=self.events)
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        """Run until cancelled; a part that stops unexpectedly stops the whole agent with its error."""
+        tasks = TaskSupervisor("vnode")
+        try:
+            tasks.spawn(self.events.run(), name="event recorder")
+            tasks.spawn(self.provider.run(self.pods.notify), name="provider")
+            tasks.spawn(self.pods.run(), name="pod controller")
+            await self._wait(self.pods.ready, tasks, "the pod controller to sync")
+            tasks.spawn(self.node.run(), name="node agent")
+            await self._wait(self.node.ready, tasks, "the node to register")
+            self.node.set_serving()
+            self.ready.set()
+            log.info("vnode ready: node %s (%s provider)", self.settings.node.name,
+                     self.provider.describe().provider)
+            await tasks.failed.wait()
+            raise RuntimeError("a vnode component stopped") from tasks.failure
+        finally:
+            self.ready.clear()
+            await tasks.stop()
+
+    @staticmethod
+    async def _wait(event: asyncio.Event, tasks: TaskSupervisor, what: str) -> None:
+        waiting = asyncio.ensure_future(event.wait())
+        failed = asyncio.ensure_future(tasks.failed.wait())
+        try:
+            await asyncio.wait({waiting, failed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiting.cancel()
+            failed.cancel()
+            await asyncio.gather(waiting, failed, return_exceptions=True)
+        if tasks.failed.is_set():
+            raise RuntimeError(f"a component stopped while waiting for {what}") from tasks.failure
+
+
+async def run_agent(settings: VnodeSettings, clock: Clock, *, stop: asyncio.Event,
+                    started: asyncio.Event | None = None) -> None:
+    """Connect to the cluster and run vnode until `stop` is set."""
+    kube = settings.kube
+    async with await KubeClient.connect(kube.kubeconfig, context=kube.context, qps=kube.qps, burst=kube.burst,
+                                        clock=clock) as client:
+        agent = VnodeAgent(settings, client=client, provider=build_provider(settings, clock), clock=clock)
+        running = asyncio.create_task(agent.run(), name="vnode agent")
+        stopping = asyncio.create_task(stop.wait(), name="vnode stop wait")
+        ready = asyncio.create_task(agent.ready.wait(), name="vnode ready wait")
+        try:
+            done, _ = await asyncio.wait({running, stopping, ready}, return_when=asyncio.FIRST_COMPLETED)
+            if ready in done and started is not None:
+                started.set()
+            if running not in done and stopping not in done:
+                await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if running.done():
+                running.result()
+        finally:
+            for task in (running, stopping, ready):
+                task.cancel()
+            await asyncio.gather(running, stopping, ready, return_exceptions=True)
