@@ -7,12 +7,12 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from tests.support.sandbox import RunningSandbox
 from vnode.agent import VnodeAgent
 from vnode.clock import SystemClock
 from vnode.config import VnodeSettings, load_settings
 from vnode.kube.client import KubeClient
 from vnode.providers.mock import MockProvider
-from tests.support.sandbox import RunningSandbox
 
 FAST_NODE = {"internal_ip": "127.0.0.1", "ping_interval_seconds": 0.1, "ping_timeout_seconds": 1.0,
              "lease_renew_seconds": 0.2, "status_update_seconds": 1.0}

@@ -71,7 +71,7 @@ class EventRecorder:
         self.written_total = 0
         self.dropped_total = 0
 
-    def record(self, regarding: dict[str, Any], type: EventType, reason: str, message: str) -> None:  # noqa: A002
+    def record(self, regarding: dict[str, Any], type: EventType, reason: str, message: str) -> None:
         """Queue an Event about `regarding` (an object with kind, apiVersion, metadata name/namespace/uid).
 
         Never blocks and never raises for API trouble: call it from any coroutine on the loop.

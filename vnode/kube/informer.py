@@ -95,9 +95,8 @@ class Informer:
         try:
             while True:
                 try:
-                    if not self.ready.is_set() or self.resource_version is None:
+                    if self.resource_version is None:
                         await self._relist()
-                        self.ready.set()
                     await self._watch_once()
                     self._backoff.reset()
                 except Expired as exc:
@@ -171,6 +170,7 @@ class Informer:
             elif _rv(obj) != _rv(before):
                 self._emit("MODIFIED", obj, before)
         self.resource_version = version
+        self.ready.set()
         log.debug("informer %s: listed %d objects at resourceVersion %s", self.name, len(fresh), version)
 
     async def _watch_once(self) -> None:
