@@ -44,6 +44,11 @@ def _query(params: Params | None) -> dict[str, str]:
 
 
 class KubeClient:
+    """JSON-in, JSON-out verbs on API paths; every request first waits for a token from `limiter`.
+
+    Build it inside a running event loop (it owns an aiohttp session) and close it when done.
+    """
+
     def __init__(self, configuration: client.Configuration, *, clock: Clock, qps: float = 50, burst: int = 100,
                  request_timeout_seconds: float = 60.0) -> None:
         """Wraps an already loaded `Configuration`; most callers want `KubeClient.connect`."""

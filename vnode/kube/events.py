@@ -50,6 +50,8 @@ class _Written:
 
 
 class EventRecorder:
+    """`record` queues (never blocks); `run` writes one Event at a time, aggregating repeats within the window."""
+
     def __init__(self, client: KubeClient, *, component: str, host: str, clock: Clock, queue_size: int = 1000,
                  aggregate_window_seconds: float = 600.0, max_attempts: int = 4, retry_initial_seconds: float = 0.5,
                  cache_size: int = 4096) -> None:

@@ -50,6 +50,13 @@ def _uid(obj: JsonObj) -> str | None:
 
 
 class Informer:
+    """Keeps a cache of one collection in step with the server; calls `on_event(kind, obj, old)` per change.
+
+    The handler runs on the informer's own task, after the cache has changed, in the server's order; it must not
+    block, await, or mutate the dicts. `old` is the cached object before the change (None for ADDED). DELETED
+    carries the watch's final object, or the last cached one when a relist found the object gone.
+    """
+
     def __init__(self, client: KubeClient, path: str, *, on_event: Handler, clock: Clock,
                  field_selector: str | None = None, label_selector: str | None = None, page_size: int = 500,
                  watch_timeout_seconds: int = 300, backoff: Backoff | None = None, name: str | None = None) -> None:
