@@ -19,6 +19,7 @@ from vnode.node.agent import NodeAgent
 from vnode.pods.controller import PodController
 from vnode.providers.base import Provider
 from vnode.providers.mock import MockProvider
+from vnode.util.health import BackendHealth
 from vnode.util.tasks import TaskSupervisor
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,11 @@ class VnodeAgent:
         node = settings.node
         self.host_ip = internal_ip(settings)
         self.events = EventRecorder(client, component="vnode", host=node.name, clock=clock)
+        self.health = BackendHealth()
         self.pods = PodController(client, provider, settings.pods, node_name=node.name, host_ip=self.host_ip,
-                                  clock=clock, events=self.events)
+                                  clock=clock, events=self.events, health=self.health)
         self.node = NodeAgent(client, provider, node, internal_ip=self.host_ip, kubelet_port=settings.kubelet.port,
-                              clock=clock, events=self.events)
+                              clock=clock, events=self.events, health=self.health)
         self.ready = asyncio.Event()
 
     async def run(self) -> None:

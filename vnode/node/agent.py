@@ -22,6 +22,7 @@ from vnode.kube.events import EventRecorder
 from vnode.node import template
 from vnode.node.lease import LeaseController
 from vnode.providers.base import Provider
+from vnode.util.health import BackendHealth
 from vnode.util.tasks import TaskSupervisor
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ Obj = dict[str, Any]
 
 class NodeAgent:
     def __init__(self, client: KubeClient, provider: Provider, settings: NodeSettings, *, internal_ip: str,
-                 kubelet_port: int, clock: Clock, events: EventRecorder) -> None:
+                 kubelet_port: int, clock: Clock, events: EventRecorder, health: BackendHealth) -> None:
         self._client = client
         self._provider = provider
         self._settings = settings
@@ -42,7 +43,7 @@ class NodeAgent:
         self._node: Obj | None = None
         self._conditions: dict[str, Obj] = {}
         self._health = template.STARTING
-        self._backend_ok = True
+        self._health_gate = health
         self._serving = False
         self._status_due = asyncio.Event()
         self.ready = asyncio.Event()  # the Node exists
@@ -55,7 +56,7 @@ class NodeAgent:
         return self._node["metadata"]["uid"] if self._node else None
 
     def healthy(self) -> bool:
-        return self._backend_ok
+        return self._health_gate.ok
 
     def set_serving(self) -> None:
         """Called by the composition root once pods are reconciled and the kubelet API listens: Ready may go True."""
@@ -63,7 +64,7 @@ class NodeAgent:
         self._update_health()
 
     def _update_health(self, backend_error: str | None = None) -> None:
-        if not self._backend_ok:
+        if not self._health_gate.ok:
             health = template.Health(False, "ProviderUnavailable",
                                      f"{self._description.provider} backend unavailable: {backend_error}")
         elif not self._serving:
@@ -149,13 +150,13 @@ class NodeAgent:
         while True:
             self._status_due.clear()
             # While the backend is down, write Ready=False once, then stay silent so the lease and heartbeat lapse.
-            if self._backend_ok or not written_unhealthy:
+            if self._health_gate.ok or not written_unhealthy:
                 try:
                     await self.write_status()
-                    written_unhealthy = not self._backend_ok
+                    written_unhealthy = not self._health_gate.ok
                 except VnodeError as exc:
                     log.warning("node status update failed: %s", exc)
-            if self._backend_ok:
+            if self._health_gate.ok:
                 written_unhealthy = False
             await self._wait_status_due(self._settings.status_update_seconds)
 
@@ -179,8 +180,8 @@ class NodeAgent:
             except VnodeError as exc:
                 error = str(exc)
             ok = error is None
-            if ok != self._backend_ok:
-                self._backend_ok = ok
+            if ok != self._health_gate.ok:
+                self._health_gate.set(ok, error or "")
                 node_ref = {"kind": "Node", "apiVersion": "v1", "metadata": {
                     "name": self._settings.name, "uid": self.node_uid() or ""}}
                 if ok:

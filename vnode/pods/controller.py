@@ -24,6 +24,7 @@ from vnode.pods.reconcile import reconcile
 from vnode.pods.source import ApiObjectSource
 from vnode.pods.sync import PodSync
 from vnode.providers.base import PodStatusUpdate, Provider
+from vnode.util.health import BackendHealth
 from vnode.util.tasks import TaskSupervisor
 
 log = logging.getLogger(__name__)
@@ -32,9 +33,11 @@ Obj = dict[str, Any]
 
 class PodController:
     def __init__(self, client: KubeClient, provider: Provider, settings: PodSettings, *, node_name: str,
-                 host_ip: str, clock: Clock, events: EventRecorder) -> None:
+                 host_ip: str, clock: Clock, events: EventRecorder, health: BackendHealth) -> None:
         self._provider = provider
         self._clock = clock
+        self._health = health
+        health.subscribe(self._on_health)
         self.informer = Informer(client, paths.pods_path(), field_selector=f"spec.nodeName={node_name}",
                                  on_event=self._on_pod_event, clock=clock)
         self.sync = PodSync(client, provider, informer=self.informer, source=ApiObjectSource(client, clock),
@@ -42,7 +45,7 @@ class PodController:
         queue_args = {"workers": settings.workers, "clock": clock, "base_delay_seconds": settings.retry_base_seconds,
                       "max_delay_seconds": settings.retry_max_seconds}
         self.from_kubernetes = KeyedQueue("pods from kubernetes", self._sync_spec, **queue_args)  # type: ignore[arg-type]
-        self.from_provider = KeyedQueue("pod status from provider", self.sync.write_status,
+        self.from_provider = KeyedQueue("pod status from provider", self._write_status,
                                         **queue_args)  # type: ignore[arg-type]
         self.sync.requeue = self.from_kubernetes.add_after
         self.ready = asyncio.Event()  # informer synced and start-up reconciliation done
@@ -75,6 +78,17 @@ class PodController:
 
     async def _sync_spec(self, key: str) -> None:
         await self.sync.sync_spec(key)
+
+    async def _write_status(self, key: str) -> None:
+        # While the backend cannot be reached vnode does not know how its pods are: it claims nothing, and
+        # lets the cluster's view (e.g. not Ready from the node lifecycle controller) stand until it recovers.
+        if self._health.ok:
+            await self.sync.write_status(key)
+
+    def _on_health(self, ok: bool) -> None:
+        if ok:
+            for pod in self.informer.list():
+                self.from_provider.add(f"{pod['metadata']['namespace']}/{pod['metadata']['name']}")
 
     # Lifecycle
 
