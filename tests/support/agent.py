@@ -30,12 +30,12 @@ def agent_settings(sandbox: RunningSandbox, **sections: dict[str, Any]) -> Vnode
 
 
 @contextlib.asynccontextmanager
-async def running_agent(sandbox: RunningSandbox, *, provider: MockProvider | None = None,
+async def running_agent(sandbox: RunningSandbox, *, mock_provider: MockProvider | None = None,
                         **sections: dict[str, Any]) -> AsyncIterator[VnodeAgent]:
-    """Start a VnodeAgent; a `provider` passed in outlives the agent (to test restarts)."""
+    """Start a VnodeAgent; a `mock_provider` passed in outlives the agent (to test restarts)."""
     settings = agent_settings(sandbox, **sections)
     clock = SystemClock()
-    mock = provider or MockProvider(settings.provider, clock)  # type: ignore[arg-type]
+    mock = mock_provider or MockProvider(settings.provider, clock)  # type: ignore[arg-type]
     async with await KubeClient.connect(sandbox.kubeconfig, qps=0, clock=clock) as client:
         agent = VnodeAgent(settings, client=client, provider=mock, clock=clock)
         task = asyncio.create_task(agent.run(), name="test vnode agent")

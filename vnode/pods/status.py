@@ -112,10 +112,9 @@ def pod_status(update: PodStatusUpdate, pod: Obj, *, host_ip: str, now: datetime
     start = update.start_time or _parse_start(current)
     if start:
         status["startTime"] = rfc3339(start)
-    if update.reason:
-        status["reason"] = update.reason
-    if update.message:
-        status["message"] = update.message
+    # Explicit nulls: the status patch is strategic-merge, so a reason we no longer report must be deleted.
+    status["reason"] = update.reason or None
+    status["message"] = update.message or None
     return status
 
 
@@ -127,7 +126,7 @@ def _parse_start(current: Obj) -> datetime | None:
 def same_status(a: Obj, b: Obj) -> bool:
     """Equal apart from condition timestamps, so a heartbeat-free update does not rewrite the pod."""
     def strip(status: Obj) -> Obj:
-        out = dict(status)
+        out = {k: v for k, v in status.items() if v is not None}
         out["conditions"] = [{k: v for k, v in c.items() if k not in ("lastTransitionTime", "lastProbeTime")}
                              for c in status.get("conditions") or []]
         return out

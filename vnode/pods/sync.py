@@ -211,11 +211,12 @@ class PodSync:
             return
         message = "Pod was active on the node longer than the specified deadline"
         self._events.record(pod, "Normal", "DeadlineExceeded", message)
+        # Failed is decided first, so the stopped containers' own status cannot show up as Succeeded in between.
+        await self._fail(pod, "DeadlineExceeded", message)
         if self.created.get(key) == ref.uid and ref.uid not in self._delete_sent:
             grace = int((pod.get("spec") or {}).get("terminationGracePeriodSeconds") or 0)
             await self._provider.delete_pod(ref, grace)
             self._delete_sent.add(ref.uid)
-        await self._fail(pod, "DeadlineExceeded", message)
 
     async def _fail(self, pod: Obj, reason: str, message: str) -> None:
         ref = PodRef.of(pod)
@@ -261,9 +262,14 @@ class PodSync:
 
     async def _write(self, pod: Obj, wanted: Obj) -> None:
         meta = pod["metadata"]
+        earlier = self.last_written.get(meta["uid"]) or {}
+        if earlier.get("phase") in pod_status.TERMINAL_PHASES and earlier is not wanted:
+            return  # a terminal status, once decided here, is final (the two queues may race for a pod)
         if pod_status.same_status(pod.get("status") or {}, wanted):
             self.last_written[meta["uid"]] = pod.get("status") or {}
             return
+        # Recorded before the write goes out, so a concurrent writer for this pod sees a terminal decision.
+        self.last_written[meta["uid"]] = wanted
         try:
             written = await self._client.patch(
                 paths.pod_path(meta["namespace"], meta["name"], "status"),

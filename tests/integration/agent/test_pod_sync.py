@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from kubernetes_asyncio import client
+from kubernetes_asyncio import watch as kwatch
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from tests.support.agent import running_agent
@@ -56,9 +57,6 @@ async def test_running_phase_and_ready_arrive_in_one_write(sandbox: RunningSandb
     watch_api = client.CoreV1Api(core.api_client)
     seen: list[Any] = []
     async with running_agent(sandbox):
-        stream = watch_api.list_namespaced_pod(NS, watch=True, timeout_seconds=10, _preload_content=False)
-        from kubernetes_asyncio import watch as kwatch
-
         async def collect() -> None:
             async with kwatch.Watch().stream(watch_api.list_namespaced_pod, NS, timeout_seconds=10) as events:
                 async for event in events:
@@ -66,7 +64,6 @@ async def test_running_phase_and_ready_arrive_in_one_write(sandbox: RunningSandb
                     if event["object"].status.phase == "Running":
                         return
 
-        del stream
         collector = asyncio.create_task(collect())
         await core.create_namespaced_pod(NS, pod())
         await asyncio.wait_for(collector, 15)
@@ -79,7 +76,7 @@ async def test_running_phase_and_ready_arrive_in_one_write(sandbox: RunningSandb
 async def test_transient_create_failure_is_retried_with_a_reason(sandbox: RunningSandbox,
                                                                  core: client.CoreV1Api) -> None:
     """A retryable backend error leaves an Event and a status reason, then the retry runs the pod."""
-    async with running_agent(sandbox, provider={"transient_create_failures": 2}) as agent:
+    async with running_agent(sandbox, provider={"kind": "mock", "transient_create_failures": 2}) as agent:
         await core.create_namespaced_pod(NS, pod())
         await wait_phase(core, "Running")
         failed = await wait_event(core, "build-1", "ProviderCreateFailed")
@@ -89,7 +86,7 @@ async def test_transient_create_failure_is_retried_with_a_reason(sandbox: Runnin
 
 async def test_pod_waiting_for_the_backend_says_why(sandbox: RunningSandbox, core: client.CoreV1Api) -> None:
     """While creates keep failing the pod is Pending with reason ProviderUnavailable, not silently Pending."""
-    async with running_agent(sandbox, provider={"transient_create_failures": 1000}):
+    async with running_agent(sandbox, provider={"kind": "mock", "transient_create_failures": 1000}):
         await core.create_namespaced_pod(NS, pod())
 
         async def explained() -> Any:
