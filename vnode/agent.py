@@ -68,6 +68,7 @@ class VnodeAgent:
             tasks.spawn(self.node.run(), name="node agent")
             await self._wait(self.node.ready, tasks, "the node to register")
             self.node.set_serving()
+            await self._wait(self.node.posted_ready, tasks, "the node to post Ready")
             self.ready.set()
             log.info("vnode ready: node %s (%s provider)", self.settings.node.name,
                      self.provider.describe().provider)

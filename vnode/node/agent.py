@@ -48,6 +48,7 @@ class NodeAgent:
         self._status_due = asyncio.Event()
         self.ready = asyncio.Event()  # the Node exists
         self.status_written = asyncio.Event()  # set after every status write (tests wait on it)
+        self.posted_ready = asyncio.Event()  # set once a status with Ready=True has been written
         self.lease = LeaseController(client, settings, clock, node_uid=self.node_uid, healthy=self.healthy)
 
     # Readiness inputs
@@ -142,6 +143,8 @@ class NodeAgent:
         self._node = node
         self._conditions = {c["type"]: c for c in body["status"]["conditions"]}
         self.status_written.set()
+        if self._health.ready:
+            self.posted_ready.set()
 
     # Loops
 
