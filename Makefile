@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 ## run: start the sandbox (in-memory API server + virtual node) in the foreground
 run: $(STAMP)
-	$(BIN)/vnode sandbox
+	bash examples/sandbox-demo.sh $(BIN)/vnode
 
 ## test: install and start what the tests need, then run unit and integration tests
 test: $(STAMP)

@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--api-host", help="address to listen on (default 127.0.0.1)")
     sandbox.add_argument("--api-port", type=int, help="port to listen on (default 6443; 0 picks a free one)")
     sandbox.add_argument("--node-name", help="name of the virtual node")
+    sandbox.add_argument("--no-node", action="store_true", help="serve only the API server (run `vnode run` "
+                         "against its kubeconfig yourself)")
     return parser
 
 
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "sandbox":
-            return asyncio.run(run_sandbox(settings))
+            return asyncio.run(run_sandbox(settings, start_node=not args.no_node))
         if args.command == "run":
             return asyncio.run(_run_node(settings))
     except ConfigError as exc:

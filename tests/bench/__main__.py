@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.bench import sandbox_api
+from tests.bench import node_agent, sandbox_api
 
 
 def main() -> None:
-    print(asyncio.run(sandbox_api.main()))
+    for benchmark in (sandbox_api, node_agent):
+        print(asyncio.run(benchmark.main()), flush=True)
 
 
 if __name__ == "__main__":

@@ -37,9 +37,9 @@ async def start_process(*args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(sys.executable, *args, stdout=asyncio.subprocess.PIPE)
 
 
-async def start_sandbox(state_dir: Path) -> tuple[asyncio.subprocess.Process, Path]:
+async def start_sandbox(state_dir: Path, *extra: str) -> tuple[asyncio.subprocess.Process, Path]:
     process = await start_process("-m", "vnode", "--log-level", "WARNING", "sandbox", "--state-dir", str(state_dir),
-                                  "--api-port", "0")
+                                  "--api-port", "0", *extra)
     assert process.stdout is not None
     line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
     if "ready:" not in line:
@@ -72,7 +72,7 @@ async def create_pods(session: aiohttp.ClientSession, url: str, names: list[str]
 
 async def main() -> str:
     with tempfile.TemporaryDirectory() as tmp:
-        server, kubeconfig = await start_sandbox(Path(tmp) / "sandbox")
+        server, kubeconfig = await start_sandbox(Path(tmp) / "sandbox", "--no-node")
         try:
             url, tls = client_from_kubeconfig(kubeconfig)
             connector = aiohttp.TCPConnector(ssl=tls, limit=CONCURRENCY + 4)

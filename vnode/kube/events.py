@@ -20,6 +20,7 @@ from vnode.errors import Conflict, NotFound, Retryable, Throttled, VnodeError
 from vnode.kube.client import KubeClient
 from vnode.kube.paths import event_path, events_path
 from vnode.kube.ratelimit import Backoff
+from vnode.util.tasks import TaskSupervisor
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +51,15 @@ class _Written:
 
 
 class EventRecorder:
-    """`record` queues (never blocks); `run` writes one Event at a time, aggregating repeats within the window."""
+    """`record` queues (never blocks); `run` writes Events concurrently (one writer per object/reason/message at a
+    time), aggregating repeats within the window."""
 
     def __init__(self, client: KubeClient, *, component: str, host: str, clock: Clock, queue_size: int = 1000,
                  aggregate_window_seconds: float = 600.0, max_attempts: int = 4, retry_initial_seconds: float = 0.5,
-                 cache_size: int = 4096) -> None:
+                 cache_size: int = 4096, writers: int = 4) -> None:
         self._client = client
+        self._writers = writers
+        self._busy: set[tuple[str, ...]] = set()  # keys being written: one writer per key keeps counts right
         self._component = component
         self._host = host
         self._clock = clock
@@ -96,21 +100,49 @@ class EventRecorder:
         self._wakeup.set()
 
     async def run(self) -> None:
-        """Write queued events one at a time until cancelled; whatever is still queued then is dropped."""
+        """Write queued events with `writers` concurrent writers until cancelled; what is still queued is dropped."""
         self.ready.set()
+        tasks = TaskSupervisor("event recorder")
         try:
-            while True:
-                while not self._pending:
-                    self._wakeup.clear()
-                    await self._wakeup.wait()
-                await self._write(self._pending.popleft())
+            for index in range(self._writers):
+                tasks.spawn(self._writer(), name=f"writer {index}")
+            await tasks.failed.wait()
+            raise RuntimeError("an event writer stopped") from tasks.failure
         finally:
+            await tasks.stop()
             if self._pending:
                 log.info("event recorder stopping: %d unwritten events dropped", len(self._pending))
 
+    @staticmethod
+    def _key(event: _Pending) -> tuple[str, ...]:
+        return (event.involved.get("uid") or "", event.involved.get("kind", ""), event.namespace,
+                event.involved["name"], event.type, event.reason, event.message)
+
+    def _take(self) -> _Pending | None:
+        """The oldest queued event whose key no other writer is handling."""
+        for index, event in enumerate(self._pending):
+            key = self._key(event)
+            if key not in self._busy:
+                del self._pending[index]
+                self._busy.add(key)
+                return event
+        return None
+
+    async def _writer(self) -> None:
+        while True:
+            event = self._take()
+            if event is None:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            try:
+                await self._write(event)
+            finally:
+                self._busy.discard(self._key(event))
+                self._wakeup.set()  # an event held back for this key may go now
+
     async def _write(self, event: _Pending) -> None:
-        key = (event.involved.get("uid") or "", event.involved.get("kind", ""), event.namespace,
-               event.involved["name"], event.type, event.reason, event.message)
+        key = self._key(event)
         backoff = Backoff(self._retry_initial, 30.0)
         for attempt in range(1, self._max_attempts + 1):
             try:

@@ -218,6 +218,9 @@ class Informer:
             self.resource_version = version
 
     def _upsert(self, obj: JsonObj) -> None:
+        # managedFields are server-side apply bookkeeping nobody here reads; in real clusters they are a large
+        # share of every object, so the cache drops them (client-go's TransformStripManagedFields).
+        obj.get("metadata", {}).pop("managedFields", None)
         key = key_of(obj)
         previous = self._cache.get(key)
         if previous is not None and _rv(previous) == _rv(obj):

@@ -22,7 +22,7 @@ from vnode.pods import status as pod_status
 from vnode.pods.queue import KeyedQueue
 from vnode.pods.reconcile import reconcile
 from vnode.pods.source import ApiObjectSource
-from vnode.pods.sync import PodSync
+from vnode.pods.sync import PodSync, status_digest
 from vnode.providers.base import PodStatusUpdate, Provider
 from vnode.util.health import BackendHealth
 from vnode.util.tasks import TaskSupervisor
@@ -73,8 +73,10 @@ class PodController:
             self.from_provider.add(key)
 
     def _status_overwritten(self, pod: Obj, old: Obj) -> bool:
-        return pod.get("status") != old.get("status") and pod.get("status") != self.sync.last_written.get(
-            pod["metadata"].get("uid", ""))
+        if pod.get("status") == old.get("status"):
+            return False
+        written = self.sync.last_written.get(pod["metadata"].get("uid", ""))
+        return written is None or status_digest(pod.get("status")) != written.digest
 
     async def _sync_spec(self, key: str) -> None:
         await self.sync.sync_spec(key)

@@ -10,9 +10,11 @@ leave DaemonSet pods alone with a clear reason. `write_status` turns the provide
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -34,7 +36,23 @@ _SPEC_FIELDS = ("containers", "initContainers", "ephemeralContainers", "activeDe
 
 def _spec_fingerprint(pod: Obj) -> str:
     spec = pod.get("spec") or {}
-    return json.dumps({k: spec.get(k) for k in _SPEC_FIELDS}, sort_keys=True)
+    return hashlib.sha1(json.dumps({k: spec.get(k) for k in _SPEC_FIELDS}, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class WrittenStatus:
+    """What vnode last wrote for a pod: its phase, and a digest to recognise our own write coming back."""
+
+    phase: str
+    digest: str
+
+
+def status_digest(status: Obj | None) -> str:
+    return hashlib.sha1(json.dumps(status or {}, sort_keys=True).encode()).hexdigest()
+
+
+def _written(status: Obj) -> WrittenStatus:
+    return WrittenStatus(str(status.get("phase", "")), status_digest(status))
 
 
 def _is_daemonset_pod(pod: Obj) -> bool:
@@ -53,7 +71,7 @@ class PodSync:
         self._clock = clock
         self._events = events
         self.latest: dict[str, PodStatusUpdate] = {}  # by pod key: what the provider last said
-        self.last_written: dict[str, Obj] = {}  # by pod UID: the status we last wrote
+        self.last_written: dict[str, WrittenStatus] = {}  # by pod UID
         self.created: dict[str, str] = {}  # pod key → UID handed to the provider
         self._synced_spec: dict[str, str] = {}  # pod UID → spec fingerprint the provider has
         self._delete_sent: set[str] = set()  # pod UIDs whose provider delete was issued
@@ -102,7 +120,8 @@ class PodSync:
         phase = (pod.get("status") or {}).get("phase")
         if phase not in pod_status.TERMINAL_PHASES:
             # Our own terminal write may not have reached the informer yet.
-            phase = (self.last_written.get(ref.uid) or {}).get("phase", phase)
+            written = self.last_written.get(ref.uid)
+            phase = written.phase if written else phase
         if pod["metadata"].get("deletionTimestamp"):
             await self._delete(key, ref, pod)
         elif phase in pod_status.TERMINAL_PHASES:
@@ -243,9 +262,9 @@ class PodSync:
         for event in update.events:
             self._events.record(pod, event.type, event.reason, event.message)
         current = pod.get("status") or {}
-        written = self.last_written.get(pod["metadata"]["uid"]) or {}
-        if current.get("phase") in pod_status.TERMINAL_PHASES or written.get("phase") in (
-                pod_status.TERMINAL_PHASES):
+        written = self.last_written.get(pod["metadata"]["uid"])
+        if current.get("phase") in pod_status.TERMINAL_PHASES or (
+                written is not None and written.phase in pod_status.TERMINAL_PHASES):
             return  # a terminal pod never moves back, even before the informer has seen our terminal write
         wanted = pod_status.pod_status(update, pod, host_ip=self._host_ip, now=self._clock.now())
         if update.annotations:
@@ -262,14 +281,14 @@ class PodSync:
 
     async def _write(self, pod: Obj, wanted: Obj) -> None:
         meta = pod["metadata"]
-        earlier = self.last_written.get(meta["uid"]) or {}
-        if earlier.get("phase") in pod_status.TERMINAL_PHASES and earlier is not wanted:
+        earlier = self.last_written.get(meta["uid"])
+        if earlier is not None and earlier.phase in pod_status.TERMINAL_PHASES:
             return  # a terminal status, once decided here, is final (the two queues may race for a pod)
         if pod_status.same_status(pod.get("status") or {}, wanted):
-            self.last_written[meta["uid"]] = pod.get("status") or {}
+            self.last_written[meta["uid"]] = _written(pod.get("status") or {})
             return
         # Recorded before the write goes out, so a concurrent writer for this pod sees a terminal decision.
-        self.last_written[meta["uid"]] = wanted
+        self.last_written[meta["uid"]] = _written(wanted)
         try:
             written = await self._client.patch(
                 paths.pod_path(meta["namespace"], meta["name"], "status"),
@@ -277,4 +296,4 @@ class PodSync:
                 {"metadata": {"uid": meta["uid"]}, "status": wanted}, patch_type="strategic")
         except (NotFound, Conflict):
             return
-        self.last_written[meta["uid"]] = written.get("status") or wanted
+        self.last_written[meta["uid"]] = _written(written.get("status") or wanted)

@@ -102,7 +102,7 @@ class MockProvider:
         if self._create_failures_left > 0:
             self._create_failures_left -= 1
             raise BackendUnavailable("mock backend: injected transient create failure")
-        state = _MockPod(pod)
+        state = _MockPod(_slim(pod))
         waiting = ContainerState("waiting", reason="ContainerCreating")
         state.init_containers = {c["name"]: ContainerStatus(c["name"], waiting, image=c.get("image", ""))
                                  for c in pod.init_containers}
@@ -120,7 +120,7 @@ class MockProvider:
         if state is None:
             return
         old_images = {c["name"]: c.get("image") for c in state.pod.containers}
-        state.pod = pod
+        state.pod = _slim(pod)
         for container in pod.containers:
             name = container["name"]
             if old_images.get(name) != container.get("image") and name in state.containers:
@@ -253,6 +253,14 @@ class MockProvider:
         state.events.clear()
         if self._notify is not None:
             self._notify(update)
+
+
+def _slim(pod: ResolvedPod) -> ResolvedPod:
+    """Keep only what the simulation reads, so the mock does not hold a second copy of every pod."""
+    spec = pod.spec
+    kept = {k: spec[k] for k in ("containers", "initContainers", "restartPolicy", "volumes") if k in spec}
+    meta = {k: pod.pod["metadata"].get(k) for k in ("name", "namespace", "uid")}
+    return replace(pod, pod={"metadata": meta, "spec": kept})
 
 
 def _env_value(env: Mapping[str, tuple[Any, ...]], container: str, name: str) -> str | None:

@@ -39,7 +39,7 @@ def build_server(settings: VnodeSettings) -> SandboxApiServer:
     return SandboxApiServer(settings.sandbox, clock=SystemClock(), pki=pki, tokens=tokens, authorizer=authorizer)
 
 
-async def run_sandbox(settings: VnodeSettings) -> int:
+async def run_sandbox(settings: VnodeSettings, *, start_node: bool = True) -> int:
     server = build_server(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -59,13 +59,19 @@ async def run_sandbox(settings: VnodeSettings) -> int:
         server.pki.write_kubeconfig(kubeconfig, server.url)
         agent_started = asyncio.Event()
         node_stop = asyncio.Event()
-        agent = asyncio.create_task(run_agent(node_settings(settings, kubeconfig), SystemClock(), stop=node_stop,
-                                              started=agent_started), name="sandbox virtual node")
+        agent: asyncio.Task[object]
+        if start_node:
+            agent = asyncio.create_task(run_agent(node_settings(settings, kubeconfig), SystemClock(),
+                                                  stop=node_stop, started=agent_started), name="sandbox virtual node")
+        else:
+            agent_started.set()
+            agent = asyncio.create_task(node_stop.wait(), name="sandbox without a node")
         started = asyncio.create_task(agent_started.wait(), name="sandbox node ready wait")
         tasks.extend([agent, started])
         await asyncio.wait({serving, stopping, agent, started}, return_when=asyncio.FIRST_COMPLETED)
         if started.done():
-            print(f"vnode sandbox ready: kubeconfig={kubeconfig} node={settings.node.name}", flush=True)
+            node = settings.node.name if start_node else "none"
+            print(f"vnode sandbox ready: kubeconfig={kubeconfig} node={node}", flush=True)
             print(f"  try: KUBECONFIG={kubeconfig} kubectl get nodes", flush=True)
             await asyncio.wait({serving, stopping, agent}, return_when=asyncio.FIRST_COMPLETED)
         node_stop.set()
