@@ -25,7 +25,8 @@ from vnode.kube.client import KubeClient
 from vnode.kube.events import EventRecorder
 from vnode.kube.informer import Informer
 from vnode.pods import status as pod_status
-from vnode.pods.resolve import MissingReference, ObjectSource, resolve_pod
+from vnode.pods.resolve import MissingReference, resolve_pod
+from vnode.pods.source import ApiObjectSource
 from vnode.providers.base import ContainerState, ContainerStatus, PodRef, PodStatusUpdate, Provider
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def _is_daemonset_pod(pod: Obj) -> bool:
 
 
 class PodSync:
-    def __init__(self, client: KubeClient, provider: Provider, *, informer: Informer, source: ObjectSource,
+    def __init__(self, client: KubeClient, provider: Provider, *, informer: Informer, source: ApiObjectSource,
                  node_name: str, host_ip: str, clock: Clock, events: EventRecorder) -> None:
         self._client = client
         self._provider = provider
@@ -141,6 +142,7 @@ class PodSync:
         self._delete_sent.discard(uid)
         self.latest.pop(key, None)
         self.last_written.pop(uid, None)
+        self._source.forget_pod(uid)  # its cached service account tokens are bound to it
 
     async def _create(self, key: str, ref: PodRef, pod: Obj) -> None:
         try:
