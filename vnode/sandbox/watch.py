@@ -84,6 +84,8 @@ async def serve_watch(request: web.Request, store: Store, watch: WatchRequest, v
             initial_left -= 1
             if initial_left == 0:
                 await response.write(_bookmark(watch.rtype, initial_rv, True))
+    except ConnectionResetError:
+        pass  # the client went away: the watch simply ends
     finally:
         store.unwatch(watch.storage_key, watcher)
     return response
