@@ -20,7 +20,7 @@ from vnode.pods.controller import PodController
 from vnode.providers.base import Provider
 from vnode.providers.mock import MockProvider
 from vnode.util.health import BackendHealth
-from vnode.util.tasks import TaskSupervisor
+from vnode.util.tasks import TaskSupervisor, wait_ready
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +64,11 @@ class VnodeAgent:
             tasks.spawn(self.events.run(), name="event recorder")
             tasks.spawn(self.provider.run(self.pods.notify), name="provider")
             tasks.spawn(self.pods.run(), name="pod controller")
-            await self._wait(self.pods.ready, tasks, "the pod controller to sync")
+            await wait_ready(self.pods.ready, tasks, "the pod controller to sync")
             tasks.spawn(self.node.run(), name="node agent")
-            await self._wait(self.node.ready, tasks, "the node to register")
+            await wait_ready(self.node.ready, tasks, "the node to register")
             self.node.set_serving()
-            await self._wait(self.node.posted_ready, tasks, "the node to post Ready")
+            await wait_ready(self.node.posted_ready, tasks, "the node to post Ready")
             self.ready.set()
             log.info("vnode ready: node %s (%s provider)", self.settings.node.name,
                      self.provider.describe().provider)
@@ -77,19 +77,6 @@ class VnodeAgent:
         finally:
             self.ready.clear()
             await tasks.stop()
-
-    @staticmethod
-    async def _wait(event: asyncio.Event, tasks: TaskSupervisor, what: str) -> None:
-        waiting = asyncio.ensure_future(event.wait())
-        failed = asyncio.ensure_future(tasks.failed.wait())
-        try:
-            await asyncio.wait({waiting, failed}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiting.cancel()
-            failed.cancel()
-            await asyncio.gather(waiting, failed, return_exceptions=True)
-        if tasks.failed.is_set():
-            raise RuntimeError(f"a component stopped while waiting for {what}") from tasks.failure
 
 
 async def run_agent(settings: VnodeSettings, clock: Clock, *, stop: asyncio.Event,

@@ -23,7 +23,7 @@ from vnode.node import template
 from vnode.node.lease import LeaseController
 from vnode.providers.base import Provider
 from vnode.util.health import BackendHealth
-from vnode.util.tasks import TaskSupervisor
+from vnode.util.tasks import TaskSupervisor, first_of
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -164,14 +164,7 @@ class NodeAgent:
             await self._wait_status_due(self._settings.status_update_seconds)
 
     async def _wait_status_due(self, seconds: float) -> None:
-        due = asyncio.ensure_future(self._status_due.wait())
-        sleep = asyncio.ensure_future(self._clock.sleep(seconds))
-        try:
-            await asyncio.wait({due, sleep}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in (due, sleep):
-                waiter.cancel()
-            await asyncio.gather(due, sleep, return_exceptions=True)
+        await first_of(self._status_due.wait(), self._clock.sleep(seconds))
 
     async def _ping_loop(self) -> None:
         while True:

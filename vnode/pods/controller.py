@@ -25,7 +25,7 @@ from vnode.pods.source import ApiObjectSource
 from vnode.pods.sync import PodSync, status_digest
 from vnode.providers.base import PodStatusUpdate, Provider
 from vnode.util.health import BackendHealth
-from vnode.util.tasks import TaskSupervisor
+from vnode.util.tasks import TaskSupervisor, wait_ready
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -99,7 +99,7 @@ class PodController:
         tasks = TaskSupervisor("pod controller")
         try:
             tasks.spawn(self.informer.run(), name="pod informer")
-            await self._wait(self.informer.ready, tasks)
+            await wait_ready(self.informer.ready, tasks, "the pod informer to sync")
             await reconcile(self.sync, self._provider, self.informer, clock=self._clock)
             tasks.spawn(self.from_kubernetes.run(), name="from kubernetes")
             tasks.spawn(self.from_provider.run(), name="from provider")
@@ -112,16 +112,3 @@ class PodController:
             raise RuntimeError("a pod controller task stopped") from tasks.failure
         finally:
             await tasks.stop()
-
-    @staticmethod
-    async def _wait(event: asyncio.Event, tasks: TaskSupervisor) -> None:
-        ready = asyncio.ensure_future(event.wait())
-        failed = asyncio.ensure_future(tasks.failed.wait())
-        try:
-            await asyncio.wait({ready, failed}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            ready.cancel()
-            failed.cancel()
-            await asyncio.gather(ready, failed, return_exceptions=True)
-        if tasks.failed.is_set():
-            raise RuntimeError("pod informer stopped before it synced") from tasks.failure

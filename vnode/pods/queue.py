@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from vnode.clock import Clock
 from vnode.errors import Retryable, Throttled
-from vnode.util.tasks import TaskSupervisor
+from vnode.util.tasks import TaskSupervisor, first_of
 
 log = logging.getLogger(__name__)
 Handler = Callable[[str], Awaitable[None]]
@@ -96,16 +96,10 @@ class KeyedQueue:
             now = self._clock.monotonic()
             while self._delayed and self._delayed[0][0] <= now:
                 self.add(heapq.heappop(self._delayed)[2])
-            wait = self._delayed[0][0] - now if self._delayed else None
-            changed = asyncio.ensure_future(self._delayed_changed.wait())
-            sleeper = asyncio.ensure_future(self._clock.sleep(wait)) if wait is not None else None
-            waiters = {changed} | ({sleeper} if sleeper else set())
-            try:
-                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for waiter in waiters:
-                    waiter.cancel()
-                await asyncio.gather(*waiters, return_exceptions=True)
+            if self._delayed:
+                await first_of(self._delayed_changed.wait(), self._clock.sleep(self._delayed[0][0] - now))
+            else:
+                await self._delayed_changed.wait()
 
     async def run(self) -> None:
         """Run the workers until cancelled."""

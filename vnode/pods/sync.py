@@ -27,7 +27,7 @@ from vnode.kube.informer import Informer
 from vnode.pods import status as pod_status
 from vnode.pods.resolve import MissingReference, resolve_pod
 from vnode.pods.source import ApiObjectSource
-from vnode.providers.base import ContainerState, ContainerStatus, PodRef, PodStatusUpdate, Provider
+from vnode.providers.base import ContainerState, ContainerStatus, PodPhase, PodRef, PodStatusUpdate, Provider
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -240,16 +240,14 @@ class PodSync:
             self._delete_sent.add(ref.uid)
 
     async def _fail(self, pod: Obj, reason: str, message: str) -> None:
-        ref = PodRef.of(pod)
-        update = PodStatusUpdate(ref=ref, phase="Failed", reason=reason, message=message, containers=tuple(
-            ContainerStatus(c["name"], ContainerState("waiting", reason=reason, message=message),
-                            image=c.get("image", "")) for c in pod["spec"].get("containers", [])))
-        await self._write(pod, pod_status.pod_status(update, pod, host_ip=self._host_ip, now=self._clock.now()))
+        await self._write_reason(pod, "Failed", reason, message)
 
     async def _write_waiting(self, pod: Obj, reason: str, message: str) -> None:
         """Pending, with every container waiting for `reason`: the pod never sits Pending without saying why."""
-        ref = PodRef.of(pod)
-        update = PodStatusUpdate(ref=ref, phase="Pending", reason=reason, message=message, containers=tuple(
+        await self._write_reason(pod, "Pending", reason, message)
+
+    async def _write_reason(self, pod: Obj, phase: PodPhase, reason: str, message: str) -> None:
+        update = PodStatusUpdate(ref=PodRef.of(pod), phase=phase, reason=reason, message=message, containers=tuple(
             ContainerStatus(c["name"], ContainerState("waiting", reason=reason, message=message),
                             image=c.get("image", "")) for c in pod["spec"].get("containers", [])))
         await self._write(pod, pod_status.pod_status(update, pod, host_ip=self._host_ip, now=self._clock.now()))

@@ -33,6 +33,7 @@ from vnode.providers.base import (
     ResolvedPod,
     StatusCallback,
 )
+from vnode.util.tasks import first_of
 
 RUN_SECONDS_ENV = "VNODE_MOCK_RUN_SECONDS"
 EXIT_CODE_ENV = "VNODE_MOCK_EXIT_CODE"
@@ -163,14 +164,7 @@ class MockProvider:
                     continue
                 delay = self._timers[0][0] - self._clock.monotonic()
                 if delay > 0:
-                    sleeper = asyncio.ensure_future(self._clock.sleep(delay))
-                    added = asyncio.ensure_future(self._timer_added.wait())
-                    try:
-                        await asyncio.wait({sleeper, added}, return_when=asyncio.FIRST_COMPLETED)
-                    finally:
-                        sleeper.cancel()
-                        added.cancel()
-                        await asyncio.gather(sleeper, added, return_exceptions=True)
+                    await first_of(self._clock.sleep(delay), self._timer_added.wait())
                     continue
                 _, _, uid, action, container = heapq.heappop(self._timers)
                 state = self._pods.get(uid)

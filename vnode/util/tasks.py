@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -53,3 +53,21 @@ class TaskSupervisor:
             elif not task.cancelled() and task.exception() is not None:
                 log.debug("%s raised while stopping", task.get_name(), exc_info=task.exception())
         self._tasks.clear()
+
+
+async def first_of(*awaitables: Awaitable[Any]) -> None:
+    """Wait until one of `awaitables` finishes; the others are cancelled and awaited before returning."""
+    futures = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future in futures:
+            future.cancel()
+        await asyncio.gather(*futures, return_exceptions=True)
+
+
+async def wait_ready(event: asyncio.Event, tasks: TaskSupervisor, what: str) -> None:
+    """Wait for `event`, unless a supervised task fails first (then raise, naming what was awaited)."""
+    await first_of(event.wait(), tasks.failed.wait())
+    if tasks.failed.is_set():
+        raise RuntimeError(f"a component stopped while waiting for {what}") from tasks.failure
