@@ -19,6 +19,7 @@ from typing import Literal
 from vnode.clock import Clock
 from vnode.errors import ApiServerUnavailable, Expired, Throttled, VnodeError
 from vnode.kube.client import JsonObj, KubeClient
+from vnode.kube.compact import CompactCache
 from vnode.kube.ratelimit import Backoff
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class Informer:
         self._backoff = backoff or Backoff(0.8, 30.0)
         self._rng = random.Random()
         self.name = name or path
-        self._cache: dict[str, JsonObj] = {}
+        self._cache = CompactCache()
         self._running = False
         # Set once the first complete list has been delivered to the handler; stays set afterwards.
         self.ready = asyncio.Event()
@@ -81,7 +82,7 @@ class Informer:
         self.relists = 0
         self.watches = 0
 
-    # The cache (read-only views: never mutate what these return)
+    # The cache (each read decodes a fresh copy)
 
     def get(self, key: str) -> JsonObj | None:
         return self._cache.get(key)
@@ -164,14 +165,15 @@ class Informer:
 
     async def _relist(self) -> None:
         fresh, version = await self._list_all()
-        old, self._cache = self._cache, fresh
+        old, self._cache = self._cache, CompactCache(fresh)
         self.relists += 1
-        for key, previous in old.items():
+        previous_objects = dict(old.items())
+        for key, previous in previous_objects.items():
             current = fresh.get(key)
             if current is None or _uid(current) != _uid(previous):
                 self._emit("DELETED", previous, previous)
         for key, obj in fresh.items():
-            before = old.get(key)
+            before = previous_objects.get(key)
             if before is None or _uid(obj) != _uid(before):
                 self._emit("ADDED", obj, None)
             elif _rv(obj) != _rv(before):
@@ -209,7 +211,7 @@ class Informer:
         elif kind in ("ADDED", "MODIFIED"):
             self._upsert(obj)
         elif kind == "DELETED":
-            previous = self._cache.pop(key_of(obj), None)
+            previous = self._cache.pop(key_of(obj))
             if previous is not None:
                 self._emit("DELETED", obj, previous)
         else:
