@@ -8,6 +8,7 @@ authenticate or authorize callers nor read the store.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import ssl
@@ -340,6 +341,34 @@ class KubeletProxy:
             await asyncio.gather(*sinks, return_exceptions=True)
 
     # Plain requests and WebSockets that reached aiohttp.
+
+    async def stream_log_websocket(
+        self, request: web.Request, location: KubeletLocation, pod_name: str
+    ) -> web.StreamResponse:
+        """pods/log over a WebSocket, as kube-apiserver serves it itself (wsstream): the kubelet's plain log is
+        read over HTTP and sent as binary frames (`binary.k8s.io`, or no subprotocol) or base64 text frames
+        (`base64.binary.k8s.io`)."""
+        try:
+            upstream = await self._session().get(URL(location.url, encoded=True), allow_redirects=False)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            text = _error_text(location.netloc, exc)
+            return error_response(ProxyError(500, "", f'Get "{location.url}": {text}'))
+        try:
+            if not 200 <= upstream.status <= 206:
+                body = await _read_limited(upstream.content, _LOG_ERROR_BODY_LIMIT)
+                return error_response(log_error(upstream.status, body.decode("utf-8", "replace"), pod_name))
+            ws = web.WebSocketResponse(protocols=("binary.k8s.io", "base64.binary.k8s.io"))
+            await ws.prepare(request)
+            as_text = ws.ws_protocol == "base64.binary.k8s.io"
+            async for chunk in upstream.content.iter_any():
+                if as_text:
+                    await ws.send_str(base64.b64encode(chunk).decode())
+                else:
+                    await ws.send_bytes(chunk)
+            await ws.close()
+            return ws
+        finally:
+            upstream.release()
 
     async def proxy_http(
         self, request: web.Request, location: KubeletLocation, *, pod_log_name: str | None = None

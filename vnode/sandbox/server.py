@@ -203,6 +203,9 @@ class SandboxApiServer:
     async def _proxy_http(self, request: web.Request, target: ApiPath) -> web.StreamResponse:
         location = self._kubelet_location(target, list(request.query.items()))
         if request.headers.get("Upgrade", "").lower() == "websocket":
+            if target.subresource == "log":
+                assert target.name is not None
+                return await self.kubelet_proxy.stream_log_websocket(request, location, target.name)
             return await self.kubelet_proxy.relay_websocket(request, location)
         # Pod logs get kube-apiserver's log error translation (kubelet errors become a Status naming the pod).
         log_name = target.name if target.subresource == "log" else None

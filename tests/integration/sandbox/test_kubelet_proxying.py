@@ -496,12 +496,6 @@ async def test_spdy_upgrade_on_a_kept_alive_connection_is_spliced(world: World) 
     assert head.startswith(b"HTTP/1.1 101 "), head.split(b"\r\n", 1)[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=aiohttp.WSServerHandshakeError,
-    reason="vnode/sandbox: a WebSocket GET of pods/log is relayed to the kubelet as a WebSocket (500) instead of "
-    "being served like kube-apiserver's StreamObject (wsstream reader: '', binary.k8s.io, base64.binary.k8s.io)",
-)
 async def test_log_over_websocket_arrives_as_binary_frames(world: World) -> None:
     """A WebSocket GET of pods/log streams the kubelet's log as binary frames (subprotocol binary.k8s.io)."""
     url = world.url(f"/api/v1/namespaces/default/pods/{POD}/log?container=worker")
@@ -510,3 +504,13 @@ async def test_log_over_websocket_arrives_as_binary_frames(world: World) -> None
         message = await asyncio.wait_for(ws.receive(), WAIT)
     assert message.type is aiohttp.WSMsgType.BINARY
     assert message.data == b"stand-in log\n"
+
+
+async def test_log_over_base64_websocket_arrives_as_text_frames(world: World) -> None:
+    """With subprotocol base64.binary.k8s.io the log arrives base64-encoded in text frames."""
+    url = world.url(f"/api/v1/namespaces/default/pods/{POD}/log?container=worker")
+    async with session(world.sandbox) as http, http.ws_connect(url, protocols=("base64.binary.k8s.io",)) as ws:
+        assert ws.protocol == "base64.binary.k8s.io"
+        message = await asyncio.wait_for(ws.receive(), WAIT)
+    assert message.type is aiohttp.WSMsgType.TEXT
+    assert base64.b64decode(message.data) == b"stand-in log\n"
