@@ -19,18 +19,11 @@ from pathlib import Path
 import aiohttp
 
 from tests.bench.kubeconfig import client_from_kubeconfig
-from tests.bench.sandbox_api import start_sandbox
+from tests.bench.sandbox_api import CONCURRENCY, create_pods, start_sandbox
 
 BURST_PODS = 5000
 PACED_PODS = 1000
 PACED_RATE = 100.0
-CONCURRENCY = 32
-
-
-def pod(name: str) -> bytes:
-    return json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
-                       "spec": {"nodeName": "vnode", "containers": [{"name": "c", "image": "busybox:1.36"}]}
-                       }).encode()
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -78,26 +71,6 @@ class RunningWatcher:
                 continue
 
 
-async def create(session: aiohttp.ClientSession, url: str, names: list[str], sent: dict[str, float],
-                 rate: float | None) -> None:
-    queue = iter(enumerate(names))
-    begin = time.monotonic()
-
-    async def client() -> None:
-        for index, name in queue:
-            if rate is not None:
-                delay = begin + index / rate - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            sent[name] = time.monotonic()
-            async with session.post(f"{url}/api/v1/namespaces/default/pods", data=pod(name),
-                                    headers={"Content-Type": "application/json"}) as response:
-                if response.status != 201:
-                    raise RuntimeError(await response.text())
-
-    await asyncio.gather(*(client() for _ in range(CONCURRENCY)))
-
-
 async def main() -> str:
     with tempfile.TemporaryDirectory() as tmp:
         sandbox, kubeconfig = await start_sandbox(Path(tmp) / "sandbox", "--no-node")
@@ -114,12 +87,12 @@ async def main() -> str:
                     sent: dict[str, float] = {}
                     burst = [f"burst-{n}" for n in range(BURST_PODS)]
                     begin = time.monotonic()
-                    await create(session, url, burst, sent, rate=None)
+                    await create_pods(session, url, burst, rate=None, sent=sent, node="vnode")
                     await watcher.wait_for(burst, 600)
                     throughput = BURST_PODS / (max(watcher.running_at[n] for n in burst) - begin)
                     rss = peak_rss_mb(vnode.pid)
                     paced = [f"paced-{n}" for n in range(PACED_PODS)]
-                    await create(session, url, paced, sent, rate=PACED_RATE)
+                    await create_pods(session, url, paced, rate=PACED_RATE, sent=sent, node="vnode")
                     await watcher.wait_for(paced, 120)
                 finally:
                     watching.cancel()

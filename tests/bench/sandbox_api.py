@@ -27,9 +27,9 @@ CONCURRENCY = 32
 WATCHERS = 5
 
 
-def pod(name: str) -> bytes:
+def pod(name: str, node: str = "bench-node") -> bytes:
     return json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
-                       "spec": {"nodeName": "bench-node", "containers": [{"name": "c", "image": "busybox:1.36"}]}
+                       "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox:1.36"}]}
                        }).encode()
 
 
@@ -48,7 +48,7 @@ async def start_sandbox(state_dir: Path, *extra: str) -> tuple[asyncio.subproces
 
 
 async def create_pods(session: aiohttp.ClientSession, url: str, names: list[str], *, rate: float | None,
-                      sent: dict[str, float]) -> float:
+                      sent: dict[str, float], node: str = "bench-node") -> float:
     """Create the pods with CONCURRENCY clients (paced to `rate` per second if given); returns elapsed seconds."""
     queue = iter(enumerate(names))
     begin = time.monotonic()
@@ -60,7 +60,7 @@ async def create_pods(session: aiohttp.ClientSession, url: str, names: list[str]
                 if delay > 0:
                     await asyncio.sleep(delay)
             sent[name] = time.monotonic()
-            async with session.post(f"{url}/api/v1/namespaces/default/pods", data=pod(name),
+            async with session.post(f"{url}/api/v1/namespaces/default/pods", data=pod(name, node),
                                     headers={"Content-Type": "application/json"}) as response:
                 if response.status != 201:
                     raise RuntimeError(await response.text())

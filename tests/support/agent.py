@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from tests.support.running import running
 from tests.support.sandbox import RunningSandbox
 from vnode.agent import VnodeAgent
 from vnode.clock import SystemClock
@@ -38,17 +38,5 @@ async def running_agent(sandbox: RunningSandbox, *, mock_provider: MockProvider 
     mock = mock_provider or MockProvider(settings.provider, clock)  # type: ignore[arg-type]
     async with await KubeClient.connect(sandbox.kubeconfig, qps=0, clock=clock) as client:
         agent = VnodeAgent(settings, client=client, provider=mock, clock=clock)
-        task = asyncio.create_task(agent.run(), name="test vnode agent")
-        try:
-            ready = asyncio.create_task(agent.ready.wait())
-            done, _ = await asyncio.wait({task, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
-            if ready not in done:
-                ready.cancel()
-                await asyncio.gather(ready, return_exceptions=True)
-                if task.done():
-                    task.result()
-                raise TimeoutError("vnode agent did not become ready")
+        async with running(agent.run(), agent.ready, name="test vnode agent"):
             yield agent
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)

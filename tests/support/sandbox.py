@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.support.running import running
 from vnode.config import load_settings
 from vnode.sandbox.main import build_server
 from vnode.sandbox.server import SandboxApiServer
@@ -29,19 +29,7 @@ class RunningSandbox:
 async def running_sandbox(state_dir: Path, **sandbox_overrides: Any) -> AsyncIterator[RunningSandbox]:
     settings = load_settings(overrides={"sandbox": {"state_dir": state_dir, "api_port": 0, **sandbox_overrides}})
     server = build_server(settings)
-    task = asyncio.create_task(server.run(), name="test sandbox")
-    try:
-        ready = asyncio.create_task(server.ready.wait())
-        done, _ = await asyncio.wait({task, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
-        if ready not in done:
-            ready.cancel()
-            await asyncio.gather(ready, return_exceptions=True)
-            if task.done():
-                task.result()
-            raise TimeoutError("sandbox did not become ready")
+    async with running(server.run(), server.ready, name="test sandbox"):
         kubeconfig = state_dir / "kubeconfig"
         server.pki.write_kubeconfig(kubeconfig, server.url)
         yield RunningSandbox(server, kubeconfig, state_dir)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
