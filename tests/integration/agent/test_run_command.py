@@ -19,7 +19,7 @@ async def test_vnode_run_registers_and_stops_cleanly_on_sigterm(sandbox: Running
     """`vnode run --kubeconfig` registers a Ready node and exits 0 on SIGTERM, leaving the node to go NotReady."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "vnode", "run", "--kubeconfig", str(sandbox.kubeconfig), "--node-name", "ci-vnode",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         env={**os.environ, "VNODE_NODE__INTERNAL_IP": "127.0.0.1", "VNODE_NODE__PING_INTERVAL_SECONDS": "0.2"})
     try:
         async def ready() -> Any:

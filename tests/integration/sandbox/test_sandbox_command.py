@@ -13,20 +13,17 @@ import pytest
 from tests.support.kubectl import Kubectl, kubectl_binary
 
 
+async def start_sandbox_process(state_dir: Path) -> asyncio.subprocess.Process:
+    """`vnode sandbox` as a user starts it; stdout is read for the ready line, the log goes nowhere (an unread pipe
+    could fill up and stall the process)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "vnode", "sandbox", "--state-dir", str(state_dir), "--api-port", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+
+
 @pytest.fixture
 async def sandbox_process(tmp_path: Path) -> AsyncIterator[tuple[asyncio.subprocess.Process, Path]]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "vnode",
-        "sandbox",
-        "--state-dir",
-        str(tmp_path / "state"),
-        "--api-port",
-        "0",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await start_sandbox_process(tmp_path / "state")
     assert process.stdout is not None
     try:
         line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
@@ -63,18 +60,7 @@ async def test_a_second_start_reuses_the_state_dir(tmp_path: Path) -> None:
     state = tmp_path / "state"
     authorities = []
     for _ in range(2):
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "vnode",
-            "sandbox",
-            "--state-dir",
-            str(state),
-            "--api-port",
-            "0",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        process = await start_sandbox_process(state)
         assert process.stdout is not None
         await asyncio.wait_for(process.stdout.readline(), 30)
         authorities.append((state / "pki" / "ca.crt").read_bytes())
