@@ -27,7 +27,9 @@ if command -v kubectl >/dev/null; then
   kubectl wait --for=condition=Ready pod/build-pod --timeout=60s || true
   kubectl get pod build-pod -o wide
   echo "--- logs of build-pod:"
-  kubectl logs build-pod || echo "(no logs: this provider or vnode version does not serve container logs)"
+  kubectl logs build-pod
+  echo "--- a command run in build-pod with kubectl exec:"
+  kubectl exec build-pod -- sh -c 'echo "hello from $(pwd)"'
 else
   echo "kubectl not found: install it to talk to the sandbox."
 fi

@@ -1,8 +1,9 @@
 """The composition root: builds every part of a running vnode from settings, owns their tasks, starts and stops them.
 
 Start order: event recorder, provider, pod controller (until its informer synced and start-up reconciliation is
-done), node agent (registers the Node), then Ready. Stop order is the reverse. The provider is chosen here and
-nowhere else; controllers only see `providers.base`.
+done), kubelet API (until it listens: its port goes in the Node), node agent (registers the Node), then Ready. Stop
+order is the reverse. The provider is chosen here and nowhere else; controllers only see `providers.base`, through
+a wrapper that meters every call.
 """
 
 from __future__ import annotations
@@ -15,14 +16,23 @@ from vnode.clock import Clock
 from vnode.config import VnodeSettings
 from vnode.kube.client import KubeClient
 from vnode.kube.events import EventRecorder
+from vnode.kubelet.access import AccessGate
+from vnode.kubelet.auth import KubeletAuthenticator, KubeletAuthorizer
+from vnode.kubelet.certs import serving_ssl_context
+from vnode.kubelet.metrics import VnodeMetrics
+from vnode.kubelet.server import KubeletServer
 from vnode.node.agent import NodeAgent
 from vnode.pods.controller import PodController
 from vnode.providers.base import Provider
+from vnode.providers.metered import MeteredProvider
 from vnode.providers.mock import MockProvider
 from vnode.util.health import BackendHealth
 from vnode.util.tasks import TaskSupervisor, wait_ready
 
 log = logging.getLogger(__name__)
+# Declared in the Node's status.declaredFeatures: kube-apiserver 1.36+ then passes WebSocket exec, attach and
+# port-forward straight to vnode (every WebSocket variant is served here) instead of translating them to SPDY.
+WEBSOCKETS_FEATURE = "ExtendWebSocketsToKubelet"
 
 
 def build_provider(settings: VnodeSettings, clock: Clock) -> Provider:
@@ -51,10 +61,24 @@ class VnodeAgent:
         self.host_ip = internal_ip(settings)
         self.events = EventRecorder(client, component="vnode", host=node.name, clock=clock)
         self.health = BackendHealth()
-        self.pods = PodController(client, provider, settings.pods, node_name=node.name, host_ip=self.host_ip,
+        self.metrics = VnodeMetrics()
+        metered = MeteredProvider(provider, observe=self.metrics.observe_provider_call, clock=clock)
+        self.pods = PodController(client, metered, settings.pods, node_name=node.name, host_ip=self.host_ip,
                                   clock=clock, events=self.events, health=self.health)
-        self.node = NodeAgent(client, provider, node, internal_ip=self.host_ip, kubelet_port=settings.kubelet.port,
-                              clock=clock, events=self.events, health=self.health)
+        self.metrics.connect(
+            pods=self.pods.informer.list,
+            queues={"from_kubernetes": lambda: self.pods.from_kubernetes.depth,
+                    "from_provider": lambda: self.pods.from_provider.depth},
+            throttling=lambda: (client.limiter.waited_seconds_total, client.limiter.throttled_total))
+        kubelet = settings.kubelet
+        features = (WEBSOCKETS_FEATURE,) if kubelet.declare_websockets else ()
+        self.node = NodeAgent(client, metered, node, internal_ip=self.host_ip, kubelet_port=kubelet.port,
+                              clock=clock, events=self.events, health=self.health, declared_features=features)
+        gate = AccessGate(KubeletAuthenticator(kubelet, client, clock),
+                          KubeletAuthorizer(kubelet, client, node_name=node.name, clock=clock))
+        tls = serving_ssl_context(kubelet, node_name=node.name, addresses=[self.host_ip, node.name], clock=clock)
+        self.kubelet = KubeletServer(kubelet, node_name=node.name, provider=metered, pods=self.pods.informer,
+                                     gate=gate, metrics=self.metrics, ssl_context=tls, clock=clock)
         self.ready = asyncio.Event()
 
     async def run(self) -> None:
@@ -65,6 +89,9 @@ class VnodeAgent:
             tasks.spawn(self.provider.run(self.pods.notify), name="provider")
             tasks.spawn(self.pods.run(), name="pod controller")
             await wait_ready(self.pods.ready, tasks, "the pod controller to sync")
+            tasks.spawn(self.kubelet.run(), name="kubelet API")
+            await wait_ready(self.kubelet.ready, tasks, "the kubelet API to listen")
+            self.node.kubelet_port = self.kubelet.port
             tasks.spawn(self.node.run(), name="node agent")
             await wait_ready(self.node.ready, tasks, "the node to register")
             self.node.set_serving()

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from vnode import KUBERNETES_VERSION, __version__
-from vnode.agent import run_agent
+from vnode.agent import internal_ip, run_agent
 from vnode.clock import SystemClock
 from vnode.config import VnodeSettings, load_settings
-from vnode.errors import ConfigError
+from vnode.errors import ConfigError, VnodeError
+from vnode.kube.client import KubeClient
+from vnode.kubelet.certs import request_serving_certificate
 from vnode.sandbox.main import run_sandbox
 
 
@@ -43,6 +45,22 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--node-name", help="name of the virtual node")
     sandbox.add_argument("--no-node", action="store_true", help="serve only the API server (run `vnode run` "
                          "against its kubeconfig yourself)")
+    certs = commands.add_parser("certs", help="the kubelet API's serving certificate")
+    certs_commands = certs.add_subparsers(dest="certs_command", required=True, metavar="ACTION")
+    request = certs_commands.add_parser(
+        "request", help="ask the cluster for a kubelet-serving certificate (a CertificateSigningRequest) and wait "
+        "until someone approves it with `kubectl certificate approve`")
+    request.add_argument("--kubeconfig", type=Path, help="kubeconfig file (default: KUBECONFIG, in-cluster, ~/.kube)")
+    request.add_argument("--context", help="kubeconfig context")
+    request.add_argument("--node-name", help="name of the virtual node (the certificate is for system:node:NAME)")
+    request.add_argument("--address", action="append", dest="addresses", metavar="ADDR",
+                         help="an IP or DNS name the API server reaches the node at (repeatable; default: the "
+                         "node's InternalIP); the node name is always included")
+    request.add_argument("--cert-file", type=Path, help="where to write the certificate (default: "
+                         "kubelet.tls_cert_file)")
+    request.add_argument("--key-file", type=Path, help="where to write the private key, mode 0600 (default: "
+                         "kubelet.tls_key_file)")
+    request.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for approval (default 600)")
     return parser
 
 
@@ -88,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(run_sandbox(settings, start_node=not args.no_node))
         if args.command == "run":
             return asyncio.run(_run_node(settings))
+        if args.command == "certs":
+            return asyncio.run(_request_certificate(settings, args))
     except ConfigError as exc:
         print(f"vnode: {exc}", file=sys.stderr)
         return 2
@@ -105,4 +125,37 @@ async def _run_node(settings: VnodeSettings) -> int:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+    return 0
+
+
+async def _request_certificate(settings: VnodeSettings, args: argparse.Namespace) -> int:
+    """`vnode certs request`: a kubelet-serving CSR, approved by someone else, written to the given files."""
+    cert_file = args.cert_file or settings.kubelet.tls_cert_file
+    key_file = args.key_file or settings.kubelet.tls_key_file
+    if cert_file is None or key_file is None:
+        raise ConfigError("vnode certs request: give --cert-file and --key-file (or set kubelet.tls_cert_file and "
+                          "kubelet.tls_key_file)")
+    node = settings.node.name
+    addresses = args.addresses or [internal_ip(settings)]
+
+    def created(name: str) -> None:
+        print(f"created CertificateSigningRequest {name} for system:node:{node} ({', '.join(addresses)}); "
+              f"waiting up to {args.timeout:g} s for approval. Approve it with:\n"
+              f"  kubectl certificate approve {name}", flush=True)
+
+    clock = SystemClock()
+    kube = settings.kube
+    try:
+        async with await KubeClient.connect(kube.kubeconfig, context=kube.context, qps=kube.qps, burst=kube.burst,
+                                            clock=clock) as client:
+            await request_serving_certificate(client, node_name=node, addresses=addresses, key_file=key_file,
+                                              cert_file=cert_file, clock=clock, timeout_seconds=args.timeout,
+                                              on_created=created)
+    except ConfigError:
+        raise
+    except (TimeoutError, VnodeError) as exc:
+        print(f"vnode: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {cert_file} and {key_file} (mode 0600). Serve them with kubelet.tls_cert_file={cert_file} and "
+          f"kubelet.tls_key_file={key_file} (or VNODE_KUBELET__TLS_CERT_FILE / VNODE_KUBELET__TLS_KEY_FILE).")
     return 0

@@ -57,8 +57,33 @@ class NodeSettings(_Section):
 
 
 class KubeletSettings(_Section):
-    port: int = Field(10250, ge=1, le=65535, description="Port of the kubelet HTTPS API (published in the Node's "
-                      "daemonEndpoints). Flag --kubelet-port.")
+    """The kubelet HTTPS API (logs, exec, attach, port-forward, stats) that kube-apiserver calls on the node."""
+
+    port: int = Field(10250, ge=0, le=65535, description="Port of the kubelet HTTPS API (published in the Node's "
+                      "daemonEndpoints; 0 picks a free one). Flag --kubelet-port.")
+    address: str = Field("0.0.0.0", description="Address the kubelet API listens on.")
+    tls_cert_file: Path | None = Field(None, description="Serving certificate (PEM, may hold the chain). Unset: a "
+                                       "self-signed certificate for every node address is made at start.")
+    tls_key_file: Path | None = Field(None, description="Private key of tls_cert_file (PEM).")
+    client_ca_file: Path | None = Field(None, description="CA bundle that client certificates must chain to "
+                                        "(the kubelet's --client-ca-file). Once set, a certificate that does not "
+                                        "verify is refused.")
+    authentication_webhook: bool = Field(True, description="Authenticate bearer tokens with a TokenReview.")
+    authentication_cache_ttl_seconds: float = Field(120.0, ge=0, description="How long a TokenReview answer is "
+                                                    "reused.")
+    anonymous: bool = Field(False, description="Serve requests with no credentials as system:anonymous (they are "
+                            "still authorized).")
+    authorization_mode: Literal["Webhook", "AlwaysAllow"] = Field("Webhook", description="Webhook: ask the API "
+                                                                  "server with a SubjectAccessReview.")
+    authorized_cache_ttl_seconds: float = Field(300.0, ge=0, description="How long an allow is reused.")
+    unauthorized_cache_ttl_seconds: float = Field(30.0, ge=0, description="How long a deny is reused.")
+    stream_creation_timeout_seconds: float = Field(30.0, gt=0, description="Longest wait for a client to open "
+                                                   "every stream of an exec, attach or port-forward session.")
+    stream_idle_timeout_seconds: float = Field(4 * 3600.0, gt=0, description="A streaming session with no "
+                                               "traffic for this long is closed.")
+    declare_websockets: bool = Field(True, description="Declare ExtendWebSocketsToKubelet in the Node's "
+                                     "status.declaredFeatures, so API servers (1.36+) pass WebSocket exec, attach "
+                                     "and port-forward straight to vnode instead of translating them to SPDY.")
 
 
 class KubeSettings(_Section):

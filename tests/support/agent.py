@@ -24,6 +24,9 @@ def agent_settings(sandbox: RunningSandbox, **sections: dict[str, Any]) -> Vnode
         "kube": {"kubeconfig": sandbox.kubeconfig, "qps": 0},
         "node": {**FAST_NODE, **sections.pop("node", {})},
         "pods": {**FAST_PODS, **sections.pop("pods", {})},
+        # A free loopback port, and the sandbox CA for client certificates, as `vnode sandbox` sets it up.
+        "kubelet": {"port": 0, "address": "127.0.0.1", "client_ca_file": sandbox.state_dir / "pki" / "ca.crt",
+                    **sections.pop("kubelet", {})},
         **sections,
     }
     return load_settings(overrides=overrides)

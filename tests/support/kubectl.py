@@ -82,3 +82,15 @@ class Kubectl:
             stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "HOME": str(self.kubeconfig.parent)},
         )
+
+    def start_interactive(self, *args: str, env: dict[str, str] | None = None) -> Any:
+        """Start kubectl with a stdin pipe (attach -i, port-forward); the caller terminates it."""
+        return asyncio.create_subprocess_exec(
+            self.binary,
+            f"--kubeconfig={self.kubeconfig}",
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "HOME": str(self.kubeconfig.parent), **(env or {})},
+        )

@@ -11,6 +11,9 @@ from urllib.parse import quote
 
 CORE_V1 = "v1"
 COORDINATION_V1 = "coordination.k8s.io/v1"
+AUTHENTICATION_V1 = "authentication.k8s.io/v1"
+AUTHORIZATION_V1 = "authorization.k8s.io/v1"
+CERTIFICATES_V1 = "certificates.k8s.io/v1"
 
 
 def _seg(value: str) -> str:
@@ -84,3 +87,22 @@ def configmap_path(namespace: str, name: str) -> str:
 def service_account_token_path(namespace: str, name: str) -> str:
     """TokenRequest: POST here to mint a projected service account token for a pod."""
     return resource_path(CORE_V1, "serviceaccounts", namespace=namespace, name=name, sub="token")
+
+
+def tokenreviews_path() -> str:
+    """TokenReview: POST a token here to learn whose it is (create-only; nothing is stored)."""
+    return resource_path(AUTHENTICATION_V1, "tokenreviews")
+
+
+def subjectaccessreviews_path() -> str:
+    """SubjectAccessReview: POST a user and resource attributes here to learn whether the user may act."""
+    return resource_path(AUTHORIZATION_V1, "subjectaccessreviews")
+
+
+def certificatesigningrequests_path() -> str:
+    return resource_path(CERTIFICATES_V1, "certificatesigningrequests")
+
+
+def certificatesigningrequest_path(name: str, sub: str | None = None) -> str:
+    """One CertificateSigningRequest, or its `approval` (what `kubectl certificate approve` writes) or `status`."""
+    return resource_path(CERTIFICATES_V1, "certificatesigningrequests", name=name, sub=sub)

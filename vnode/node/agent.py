@@ -31,12 +31,15 @@ Obj = dict[str, Any]
 
 class NodeAgent:
     def __init__(self, client: KubeClient, provider: Provider, settings: NodeSettings, *, internal_ip: str,
-                 kubelet_port: int, clock: Clock, events: EventRecorder, health: BackendHealth) -> None:
+                 kubelet_port: int, clock: Clock, events: EventRecorder, health: BackendHealth,
+                 declared_features: tuple[str, ...] = ()) -> None:
         self._client = client
         self._provider = provider
         self._settings = settings
         self._internal_ip = internal_ip
-        self._kubelet_port = kubelet_port
+        # Set by the composition root once the kubelet API listens (a configured port 0 picks a free one).
+        self.kubelet_port = kubelet_port
+        self._declared_features = declared_features
         self._clock = clock
         self._events = events
         self._description = provider.describe()
@@ -85,7 +88,7 @@ class NodeAgent:
         return template.status(health=self._health, now=self._clock.now(), previous_conditions=self._conditions,
                                capacity=self._provider.capacity(), description=self._description,
                                settings=self._settings, internal_ip=self._internal_ip,
-                               kubelet_port=self._kubelet_port)
+                               kubelet_port=self.kubelet_port, declared_features=self._declared_features)
 
     def _our_taint(self) -> Obj | None:
         return template.taint(self._settings, self._description)

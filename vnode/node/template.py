@@ -103,9 +103,10 @@ def conditions(health: Health, now: datetime, previous: dict[str, Obj]) -> list[
 
 
 def status(*, health: Health, now: datetime, previous_conditions: dict[str, Obj], capacity: NodeResources,
-           description: NodeDescription, settings: NodeSettings, internal_ip: str, kubelet_port: int) -> Obj:
+           description: NodeDescription, settings: NodeSettings, internal_ip: str, kubelet_port: int,
+           declared_features: tuple[str, ...] = ()) -> Obj:
     quantities = capacity.as_quantities()
-    return {
+    out: Obj = {
         "capacity": quantities,
         "allocatable": dict(quantities),
         "conditions": conditions(health, now, previous_conditions),
@@ -113,3 +114,7 @@ def status(*, health: Health, now: datetime, previous_conditions: dict[str, Obj]
         "daemonEndpoints": {"kubeletEndpoint": {"Port": kubelet_port}},
         "nodeInfo": node_info(description),
     }
+    if declared_features:
+        # status.declaredFeatures (KEP-5328) is kept sorted and unique.
+        out["declaredFeatures"] = sorted(set(declared_features))
+    return out

@@ -3,14 +3,18 @@
 Controllers hand a provider a `ResolvedPod` (the pod as stored, with env and volume contents already resolved) and
 receive `PodStatusUpdate`s through the `notify` callback given to `run`. Providers never see the Kubernetes API or a
 wire protocol; they raise `vnode.errors` (InvalidPod and NotSupported are permanent, Retryable ones are retried).
+Interactive calls (logs, exec, attach, port-forward) use the protocol-free types of `providers.streams`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from vnode.providers.streams import ByteStream, LogOptions, StreamIO, UsageSnapshot
 
 
 @dataclass(frozen=True)
@@ -201,4 +205,28 @@ class Provider(Protocol):
 
     async def ping(self) -> None:
         """Cheap health check; raises BackendUnavailable while the backend cannot serve."""
+        ...
+
+    # Streams: called by the kubelet API for pods this node runs. NotFound names a missing pod or container.
+
+    def container_logs(self, ref: PodRef, container: str, options: LogOptions) -> AsyncIterator[bytes]:
+        """The container's log (stdout and stderr interleaved) as the options select it; with `follow`, keeps
+        yielding until the container ends or the caller stops iterating."""
+        ...
+
+    async def exec(self, ref: PodRef, container: str, command: Sequence[str], io: StreamIO) -> int:
+        """Run `command` in the container with `io`'s streams and return its exit code. Cancellation (the client
+        left) stops the session; processes the command started in the background may outlive it."""
+        ...
+
+    async def attach(self, ref: PodRef, container: str, io: StreamIO) -> int:
+        """Connect `io` to the container's main process; return its exit code when it ends."""
+        ...
+
+    async def port_forward(self, ref: PodRef, port: int, stream: ByteStream) -> None:
+        """Copy `stream` to and from `port` inside the pod until both directions are closed."""
+        ...
+
+    async def stats(self) -> UsageSnapshot:
+        """Current resource usage of every running pod."""
         ...

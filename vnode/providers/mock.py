@@ -5,6 +5,11 @@ images in `fail_images` fail to pull like a kubelet reports it; the first `trans
 with a retryable error. A container runs until the pod is deleted unless its env sets `VNODE_MOCK_RUN_SECONDS`
 (then it exits with `VNODE_MOCK_EXIT_CODE`, default 0) and the pod's restartPolicy decides what follows.
 `set_healthy(False)` makes every call fail as an unreachable backend would. hostPath volumes are refused.
+
+Streams (see `mock_streams`): a starting container prints its env `VNODE_MOCK_LOG` (one line per line), then
+`tick <n>` every `VNODE_MOCK_LOG_EVERY_SECONDS` if set; attach echoes its input like `cat`; every port echoes;
+exec runs the command on this host, in a per-pod directory (`VNODE_POD_DIR`) under `work_dir` (default: a
+temporary directory removed when `run` ends).
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from vnode import __version__
@@ -33,6 +39,9 @@ from vnode.providers.base import (
     ResolvedPod,
     StatusCallback,
 )
+from vnode.providers.logbuffer import LogStream
+from vnode.providers.mock_streams import MockStreams
+from vnode.providers.streams import ByteStream, LogOptions, StreamIO, UsageSnapshot
 from vnode.util.tasks import first_of
 
 RUN_SECONDS_ENV = "VNODE_MOCK_RUN_SECONDS"
@@ -52,9 +61,10 @@ class _MockPod:
 
 
 class MockProvider:
-    def __init__(self, settings: MockProviderSettings, clock: Clock) -> None:
+    def __init__(self, settings: MockProviderSettings, clock: Clock, *, work_dir: Path | None = None) -> None:
         self._settings = settings
         self._clock = clock
+        self._streams = MockStreams(clock, work_dir=work_dir)
         self._pods: dict[str, _MockPod] = {}  # by pod UID
         self._notify: StatusCallback | None = None
         self._healthy = True
@@ -110,6 +120,7 @@ class MockProvider:
         state.containers = {c["name"]: ContainerStatus(c["name"], waiting, image=c.get("image", ""))
                             for c in pod.containers}
         self._pods[pod.ref.uid] = state
+        self._streams.pod_created(state.pod)
         self._push(state)
         self._after(self._settings.start_delay_seconds, pod.ref.uid, "start")
 
@@ -122,6 +133,7 @@ class MockProvider:
             return
         old_images = {c["name"]: c.get("image") for c in state.pod.containers}
         state.pod = _slim(pod)
+        self._streams.pod_updated(state.pod)
         for container in pod.containers:
             name = container["name"]
             if old_images.get(name) != container.get("image") and name in state.containers:
@@ -129,6 +141,7 @@ class MockProvider:
                 state.containers[name] = replace(current, image=container.get("image", ""),
                                                  restart_count=current.restart_count + 1,
                                                  last_state=current.state, state=self._running())
+                self._streams.container_started(pod.ref.uid, name)
         self._push(state)
 
     async def delete_pod(self, ref: PodRef, grace_period_seconds: int) -> None:
@@ -138,6 +151,7 @@ class MockProvider:
         if state is None:
             return
         state.deleted = True
+        self._streams.pod_deleted(ref.uid)
         now = self._clock.now()
         for statuses in (state.init_containers, state.containers):
             for name, current in statuses.items():
@@ -154,24 +168,49 @@ class MockProvider:
         return [self._status(state) for state in self._pods.values()]
 
     async def run(self, notify: StatusCallback) -> None:
-        """Fire timers (starts and exits) until cancelled."""
+        """Fire timers (starts and exits) until cancelled; own the streams' background tasks meanwhile."""
         self._notify = notify
         try:
-            while True:
-                self._timer_added.clear()
-                if not self._timers:
-                    await self._timer_added.wait()
-                    continue
-                delay = self._timers[0][0] - self._clock.monotonic()
-                if delay > 0:
-                    await first_of(self._clock.sleep(delay), self._timer_added.wait())
-                    continue
-                _, _, uid, action, container = heapq.heappop(self._timers)
-                state = self._pods.get(uid)
-                if state is not None and not state.deleted:
-                    self._fire(state, action, container)
+            async with self._streams.running():
+                await self._fire_timers()
         finally:
             self._notify = None
+
+    async def _fire_timers(self) -> None:
+        while True:
+            self._timer_added.clear()
+            if not self._timers:
+                await self._timer_added.wait()
+                continue
+            delay = self._timers[0][0] - self._clock.monotonic()
+            if delay > 0:
+                await first_of(self._clock.sleep(delay), self._timer_added.wait())
+                continue
+            _, _, uid, action, container = heapq.heappop(self._timers)
+            state = self._pods.get(uid)
+            if state is not None and not state.deleted:
+                self._fire(state, action, container)
+
+    # Streams (mock_streams)
+
+    def container_logs(self, ref: PodRef, container: str, options: LogOptions) -> AsyncGenerator[bytes, None]:
+        return self._streams.container_logs(ref, container, options)
+
+    async def exec(self, ref: PodRef, container: str, command: Sequence[str], io: StreamIO) -> int:
+        return await self._streams.exec(ref, container, command, io)
+
+    async def attach(self, ref: PodRef, container: str, io: StreamIO) -> int:
+        return await self._streams.attach(ref, container, io)
+
+    async def port_forward(self, ref: PodRef, port: int, stream: ByteStream) -> None:
+        await self._streams.port_forward(ref, port, stream)
+
+    async def stats(self) -> UsageSnapshot:
+        return await self._streams.stats()
+
+    def append_log(self, uid: str, container: str, data: bytes, stream: LogStream = "stdout") -> None:
+        """Write to a running container's log as if it printed `data` (for tests)."""
+        self._streams.append_log(uid, container, data, stream)
 
     # Simulation
 
@@ -209,10 +248,13 @@ class MockProvider:
         for name, current in state.init_containers.items():
             state.init_containers[name] = replace(current, ready=True, state=ContainerState(
                 "terminated", reason="Completed", exit_code=0, started_at=now, finished_at=now))
+            self._streams.container_started(pod.ref.uid, name)
+            self._streams.container_exited(pod.ref.uid, name, 0)
         for container in pod.containers:
             name = container["name"]
             state.containers[name] = replace(state.containers[name], ready=True, started=True,
                                              state=self._running())
+            self._streams.container_started(pod.ref.uid, name)
             seconds = _env_value(pod.env, name, RUN_SECONDS_ENV)
             if seconds is not None:
                 self._after(float(seconds), pod.ref.uid, "exit", name)
@@ -226,7 +268,9 @@ class MockProvider:
         finished = ContainerState("terminated", reason="Completed" if code == 0 else "Error", exit_code=code,
                                   started_at=current.state.started_at, finished_at=self._clock.now())
         policy = pod.spec.get("restartPolicy", "Always")
+        self._streams.container_exited(pod.ref.uid, name, code)
         if policy == "Always" or (policy == "OnFailure" and code != 0):
+            self._streams.container_started(pod.ref.uid, name)
             state.containers[name] = replace(current, restart_count=current.restart_count + 1, last_state=finished,
                                              state=self._running())
             self._after(float(_env_value(pod.env, name, RUN_SECONDS_ENV) or 0), pod.ref.uid, "exit", name)

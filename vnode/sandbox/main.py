@@ -24,10 +24,14 @@ SHUTDOWN_TIMEOUT_SECONDS = 8.0
 
 
 def node_settings(settings: VnodeSettings, kubeconfig: Path) -> VnodeSettings:
-    """The virtual node's settings inside the sandbox: this API server, reached on loopback."""
+    """The virtual node's settings inside the sandbox: this API server, reached on loopback, and a kubelet API that
+    accepts client certificates from the sandbox CA (the API server's kubelet-client certificate among them)."""
     kube = settings.kube.model_copy(update={"kubeconfig": kubeconfig})
     node = settings.node.model_copy(update={"internal_ip": settings.node.internal_ip or "127.0.0.1"})
-    return settings.model_copy(update={"kube": kube, "node": node})
+    ca_file = settings.kubelet.client_ca_file or (settings.sandbox.state_dir.resolve() / "pki" / "ca.crt")
+    # The kubelet API listens only where the sandbox API server reaches it: the node's InternalIP.
+    kubelet = settings.kubelet.model_copy(update={"client_ca_file": ca_file, "address": node.internal_ip})
+    return settings.model_copy(update={"kube": kube, "node": node, "kubelet": kubelet})
 
 
 def build_server(settings: VnodeSettings) -> SandboxApiServer:

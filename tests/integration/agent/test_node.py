@@ -23,7 +23,7 @@ def taints(node: Any) -> set[tuple[str, str | None, str]]:
 
 async def test_node_registers_with_labels_taint_and_status(sandbox: RunningSandbox, core: client.CoreV1Api) -> None:
     """The Node carries vnode's labels, taint, capacity, addresses, kubelet endpoint and version, and is Ready."""
-    async with running_agent(sandbox):
+    async with running_agent(sandbox) as agent:
         node = await core.read_node("vnode")
         labels = node.metadata.labels
         assert {k: labels[k] for k in ("type", "kubernetes.io/role", "kubernetes.io/hostname", "kubernetes.io/os",
@@ -36,7 +36,7 @@ async def test_node_registers_with_labels_taint_and_status(sandbox: RunningSandb
         assert node.status.allocatable == node.status.capacity
         assert {(a.type, a.address) for a in node.status.addresses} == {("InternalIP", "127.0.0.1"),
                                                                         ("Hostname", "vnode")}
-        assert node.status.daemon_endpoints.kubelet_endpoint.port == 10250
+        assert node.status.daemon_endpoints.kubelet_endpoint.port == agent.kubelet.port
         assert node.status.node_info.kubelet_version.startswith("v1.33.0-vnode-")
         assert set(conditions(node)) == {"Ready", "MemoryPressure", "DiskPressure", "PIDPressure",
                                          "NetworkUnavailable"}
