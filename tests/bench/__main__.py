@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
-from tests.bench import node_agent, sandbox_api
+from tests.bench import kubelet_streams, node_agent, sandbox_api
 
 
 def main() -> None:
-    for benchmark in (sandbox_api, node_agent):
-        print(asyncio.run(benchmark.main()), flush=True)
+    benchmarks = {"sandbox_api": sandbox_api, "node_agent": node_agent, "kubelet_streams": kubelet_streams}
+    chosen = sys.argv[1:] or list(benchmarks)  # `python -m tests.bench kubelet_streams` runs one
+    for name in chosen:
+        print(asyncio.run(benchmarks[name].main()), flush=True)
 
 
 if __name__ == "__main__":

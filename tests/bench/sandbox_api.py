@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -34,7 +35,9 @@ def pod(name: str, node: str = "bench-node") -> bytes:
 
 
 async def start_process(*args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(sys.executable, *args, stdout=asyncio.subprocess.PIPE)
+    # The virtual node's kubelet API on a free port, so benchmarks never collide with a kubelet on 10250.
+    env = {**os.environ, "VNODE_KUBELET__PORT": os.environ.get("VNODE_KUBELET__PORT", "0")}
+    return await asyncio.create_subprocess_exec(sys.executable, *args, stdout=asyncio.subprocess.PIPE, env=env)
 
 
 async def start_sandbox(state_dir: Path, *extra: str) -> tuple[asyncio.subprocess.Process, Path]:

@@ -20,7 +20,7 @@ from vnode.config import KubeletSettings
 from vnode.kubelet import remotecommand as rc
 from vnode.kubelet.channels import PORT_FORWARD_V1, SPDY_VERSIONS
 from vnode.kubelet.metrics import VnodeMetrics
-from vnode.kubelet.spdy.connection import SpdyConnection
+from vnode.kubelet.spdy.connection import ConnectionClosed, SpdyConnection
 from vnode.kubelet.spdy_exec import open_command_channels
 from vnode.kubelet.spdy_portforward import serve_port_forward
 from vnode.kubelet.ws_codec import REMOTE_COMMAND_PROTOCOLS
@@ -126,16 +126,18 @@ class StreamSessions:
         try:
             with counted(self._metrics, target.kind):
                 if session.options is None:
+                    # The kubelet names the pod by its full name, name_namespace, in forwarding errors.
                     await serve_port_forward(conn, self._forward(session), allowed_ports=None,
-                                             creation_timeout_seconds=self._settings.stream_creation_timeout_seconds)
+                                             creation_timeout_seconds=self._settings.stream_creation_timeout_seconds,
+                                             pod=f"{session.ref.name}_{session.ref.namespace}", uid=session.ref.uid)
                     return
                 opts = session.options
                 try:
                     channels = await open_command_channels(
                         conn, protocol=protocol, stdin=opts.stdin, stdout=opts.stdout, stderr=opts.stderr,
                         tty=opts.tty, creation_timeout_seconds=self._settings.stream_creation_timeout_seconds)
-                except TimeoutError:
-                    log.info("%s: the client did not open its streams in time", name)
+                except (TimeoutError, ConnectionClosed):
+                    log.info("%s: the client did not open its streams (in time)", name)
                     return
                 async with channels:
                     await rc.run_session(channels, protocol, self._runner(session), name=name)
@@ -194,7 +196,7 @@ class StreamSessions:
                 await tunnel.aclose()
             return
         await serve_websocket_port_forward(ws, ports, self._forward(session), idle_timeout_seconds=idle,
-                                           pod=session.ref.name, uid=session.ref.uid)
+                                           pod=f"{session.ref.name}_{session.ref.namespace}", uid=session.ref.uid)
 
 
 @contextlib.contextmanager

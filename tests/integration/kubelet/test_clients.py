@@ -25,7 +25,9 @@ from vnode.providers.base import PodRef
 from vnode.providers.mock import MockProvider
 from vnode.providers.streams import StreamIO
 
-JENKINS_EXEC = "/api/v1/namespaces/default/pods/agent/exec?command=sh&container=build&stdin=true&stdout=true&stderr=true"
+# What fabric8 sends for `container('build') { sh ... }`: bare `sh`, stdin/stdout/stderr, no tty.
+JENKINS_EXEC = ("/api/v1/namespaces/default/pods/agent/exec?command=sh&container=build&stdin=true&stdout=true"
+                "&stderr=true")
 
 
 def python_client_exec(kubeconfig: Path, command: list[str]) -> tuple[int | None, str]:
