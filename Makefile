@@ -22,7 +22,7 @@ test: $(STAMP)
 
 ## bench: run the benchmarks and print their figures
 bench: $(STAMP)
-	bash tests/tools/test-env.sh $(BIN)/python -m tests.bench
+	bash tests/tools/test-env.sh $(BIN)/python -m tests.bench $(BENCH)
 
 ## lint: ruff, mypy and the import layering contract
 lint: $(STAMP)
