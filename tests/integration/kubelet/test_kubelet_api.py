@@ -141,3 +141,26 @@ async def test_node_declares_websockets_to_the_kubelet(world: KubeletWorld) -> N
     node = await world.agent.client.get(paths.node_path(world.node))
     assert WEBSOCKETS_FEATURE in node["status"]["declaredFeatures"]
     assert node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"] == world.agent.kubelet.port
+
+
+@pytest.mark.parametrize(("path", "status", "body"), [
+    ("/containerLogs/default/box/main?tailLines=x", 400, '{"message": "Unable to decode query."}'),
+    ("/containerLogs/default/box/main?limitBytes=0", 422, '{"message": "Invalid request."}'),
+    ("/containerLogs/default/nosuch/main", 404, 'pod "nosuch" does not exist'),
+    ("/containerLogs/default/box/nosuch", 404, 'container "nosuch" not found in pod "box"'),
+    ("/exec/default/nosuch/main?command=sh&output=1", 404, "pod does not exist"),
+    ("/exec/default/box/main?command=sh", 400, "you must specify at least 1 of stdin, stdout, stderr"),
+])
+async def test_errors_like_the_kubelets(world: KubeletWorld, path: str, status: int, body: str) -> None:
+    await world.create_pod("box")
+    assert await get(world, path, ctx=insecure_ssl(world.apiserver_client_ssl())) == (status, body)
+
+
+async def test_logs_are_chunked(world: KubeletWorld) -> None:
+    await world.create_pod("box", containers=[{"name": "main", "image": "busybox",
+                                               "env": [{"name": "VNODE_MOCK_LOG", "value": "hello"}]}])
+    async with aiohttp.ClientSession() as http, http.get(
+            f"{world.kubelet_url}/containerLogs/default/box/main",
+            ssl=insecure_ssl(world.apiserver_client_ssl())) as response:
+        assert response.headers["Transfer-Encoding"] == "chunked"
+        assert await response.text() == "hello\n"
