@@ -34,6 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--node-name", help="name of the virtual node")
     run.add_argument("--provider", choices=["mock"], help="backend for the node's pods")
     run.add_argument("--kubelet-port", type=int, help="port of the kubelet API published on the Node")
+    run.add_argument("--tls-cert-file", type=Path, help="kubelet API serving certificate (default: self-signed)")
+    run.add_argument("--tls-private-key-file", type=Path, help="private key of --tls-cert-file")
+    run.add_argument("--client-ca-file", type=Path, help="CA that kubelet API client certificates must chain to "
+                     "(the cluster CA: kube-apiserver's kubelet-client certificate)")
     run.add_argument("--disable-taint", action="store_const", const=False, dest="taint_enabled",
                      help="do not taint the node (any pod may then be scheduled here)")
     sandbox = commands.add_parser("sandbox", help="run an in-memory Kubernetes API server and a virtual node on "
@@ -87,6 +91,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     put("kube.kubeconfig", getattr(args, "kubeconfig", None))
     put("kube.context", getattr(args, "context", None))
     put("kubelet.port", getattr(args, "kubelet_port", None))
+    put("kubelet.tls_cert_file", getattr(args, "tls_cert_file", None))
+    put("kubelet.tls_key_file", getattr(args, "tls_private_key_file", None))
+    put("kubelet.client_ca_file", getattr(args, "client_ca_file", None))
     return out
 
 

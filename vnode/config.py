@@ -63,11 +63,13 @@ class KubeletSettings(_Section):
                       "daemonEndpoints; 0 picks a free one). Flag --kubelet-port.")
     address: str = Field("0.0.0.0", description="Address the kubelet API listens on.")
     tls_cert_file: Path | None = Field(None, description="Serving certificate (PEM, may hold the chain). Unset: a "
-                                       "self-signed certificate for every node address is made at start.")
-    tls_key_file: Path | None = Field(None, description="Private key of tls_cert_file (PEM).")
+                                       "self-signed certificate for every node address is made at start. Flag "
+                                       "--tls-cert-file.")
+    tls_key_file: Path | None = Field(None, description="Private key of tls_cert_file (PEM). Flag "
+                                      "--tls-private-key-file.")
     client_ca_file: Path | None = Field(None, description="CA bundle that client certificates must chain to "
                                         "(the kubelet's --client-ca-file). Once set, a certificate that does not "
-                                        "verify is refused.")
+                                        "verify is refused. Flag --client-ca-file.")
     authentication_webhook: bool = Field(True, description="Authenticate bearer tokens with a TokenReview.")
     authentication_cache_ttl_seconds: float = Field(120.0, ge=0, description="How long a TokenReview answer is "
                                                     "reused.")

@@ -72,3 +72,14 @@ def test_cli_rejects_a_bad_flag_value_with_exit_2(capsys: pytest.CaptureFixture[
     """A bad flag value exits 2 with a message naming the option, before anything starts."""
     assert main(["sandbox", "--api-port", "99999"]) == 2
     assert "sandbox.api_port" in capsys.readouterr().err
+
+
+def test_kubelet_flags_of_vnode_run(tmp_path: Path) -> None:
+    from vnode.cli import _overrides, _parser
+
+    args = _parser().parse_args(["run", "--kubelet-port", "11250", "--tls-cert-file", str(tmp_path / "c.pem"),
+                                 "--tls-private-key-file", str(tmp_path / "k.pem"),
+                                 "--client-ca-file", str(tmp_path / "ca.pem")])
+    kubelet = load_settings(None, _overrides(args)).kubelet
+    assert (kubelet.port, kubelet.tls_cert_file, kubelet.tls_key_file, kubelet.client_ca_file) == (
+        11250, tmp_path / "c.pem", tmp_path / "k.pem", tmp_path / "ca.pem")
