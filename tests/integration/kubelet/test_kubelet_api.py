@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.support.agent import running_agent
 from tests.support.kubelet_world import KubeletWorld
 from tests.support.sandbox import running_sandbox
+from tests.support.wait import eventually
 from vnode.agent import WEBSOCKETS_FEATURE
 from vnode.kube import paths
 
@@ -164,3 +165,18 @@ async def test_logs_are_chunked(world: KubeletWorld) -> None:
             ssl=insecure_ssl(world.apiserver_client_ssl())) as response:
         assert response.headers["Transfer-Encoding"] == "chunked"
         assert await response.text() == "hello\n"
+
+
+async def test_deleted_pod_leaves_pods_runningpods_and_stats(world: KubeletWorld) -> None:
+    """virtual-kubelet's e2e reads these endpoints around a pod's life: present while it runs, gone after delete."""
+    await world.create_pod("box")
+    await world.create_pod("other")
+    assert {p["podRef"]["name"] for p in (await world.raw_json("/stats/summary"))["pods"]} == {"box", "other"}
+    await world.kubectl().run("delete", "pod", "box", "--wait=true")
+
+    async def gone_everywhere() -> bool:
+        stats = {p["podRef"]["name"] for p in (await world.raw_json("/stats/summary"))["pods"]}
+        running = {p["metadata"]["name"] for p in (await world.raw_json("/runningpods/"))["items"]}
+        pods = {p["metadata"]["name"] for p in (await world.raw_json("/pods"))["items"]}
+        return stats == running == pods == {"other"}
+    await eventually(gone_everywhere, timeout_seconds=20, what="box to leave every kubelet endpoint")
