@@ -115,6 +115,22 @@ def negotiate(offered: Sequence[str], supported: Sequence[str]) -> str | None:
     return None
 
 
+def forward_error_text(port: int, exc: Exception, pod: str, uid: str) -> str:
+    """The kubelet's text for a failed port-forward, as both wires carry it on the port's error stream or channel.
+
+    Only provider errors (VnodeError, OSError) show their message; anything else is logged and named by type. An
+    empty `pod` leaves the target out.
+    """
+    if isinstance(exc, VnodeError | OSError):
+        reason = str(exc) or type(exc).__name__
+    else:
+        log.error("port-forward to port %d failed", port, exc_info=exc)
+        reason = f"internal error ({type(exc).__name__})"
+    if pod:
+        return f"error forwarding port {port} to pod {pod}, uid {uid}: {reason}"
+    return f"error forwarding port {port}: {reason}"
+
+
 Runner = Callable[[StreamIO], Coroutine[Any, Any, int]]
 
 

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from vnode.errors import VnodeError
+from vnode.kubelet.remotecommand import forward_error_text
 from vnode.kubelet.spdy.connection import ConnectionClosed, SpdyConnection, SpdyStream
 from vnode.providers.streams import ByteStream, StreamClosed
 
@@ -53,15 +53,6 @@ def parse_port(text: str | None, allowed_ports: Sequence[int] | None) -> int:
     if allowed_ports is not None and port not in allowed_ports:
         raise ValueError(f"port {port} is not open for forwarding")
     return port
-
-
-def forward_error_text(port: int, exc: Exception, pod: str, uid: str) -> str:
-    if isinstance(exc, VnodeError | OSError):
-        reason = str(exc) or type(exc).__name__
-    else:
-        log.error("port-forward to port %d failed", port, exc_info=exc)
-        reason = f"internal error ({type(exc).__name__})"
-    return f"error forwarding port {port} to pod {pod}, uid {uid}: {reason}"
 
 
 async def _write_text(stream: SpdyStream, text: str) -> None:

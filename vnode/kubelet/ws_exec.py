@@ -1,5 +1,6 @@
 """Exec and attach over a WebSocket: `CommandChannels` on an upgraded aiohttp `WebSocketResponse`, plus the channel
-socket (send, receive loop, idle timeout, bounded input) that `ws_portforward` runs on too.
+socket (send, receive loop, idle timeout, waiting for room in `inbound.InputBuffer`s) that `ws_portforward` runs on
+too.
 
 It must not negotiate the subprotocol, authenticate, or run the provider call: the route handler prepares the
 socket, and `remotecommand.run_session` drives `WebSocketCommandChannels`.
@@ -14,7 +15,6 @@ channel 3, then a close with 1000. A v5 close signal for a channel beyond 4 ends
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import json
 import logging
@@ -25,6 +25,7 @@ from types import TracebackType
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from vnode.kubelet.channels import ERROR, RESIZE, STDERR, STDIN, STDOUT
+from vnode.kubelet.inbound import InputBuffer
 from vnode.kubelet.ws_codec import ChannelProtocolError, closed_channel, decode, encode
 from vnode.providers.streams import ResizeQueue, StreamClosed, StreamIO, TerminalSize
 
@@ -34,59 +35,6 @@ log = logging.getLogger(__name__)
 # it also keeps each message far below aiohttp's (kubernetes_asyncio's) 4 MiB default receive limit.
 MAX_MESSAGE_PAYLOAD = 32 * 1024
 _EXEC_CHANNELS = 5  # stdin, stdout, stderr, error, resize
-
-
-class InputBuffer:
-    """Bytes from the client for one consumer (stdin, or one forwarded connection), bounded by `limit_bytes`.
-
-    The receive loop takes no further message while the buffer is full, so a consumer that does not read slows the
-    client down through TCP instead of growing memory: at most one message beyond the limit is ever held.
-    """
-
-    def __init__(self, limit_bytes: int) -> None:
-        self._limit = limit_bytes
-        self._chunks: collections.deque[bytes] = collections.deque()
-        self._size = 0
-        self._eof = False
-        self._readable = asyncio.Event()
-        self.room = asyncio.Event()
-        self.room.set()
-
-    @property
-    def buffered_bytes(self) -> int:
-        return self._size
-
-    def feed(self, data: bytes) -> None:
-        if self._eof or not data:  # an empty chunk would read as EOF; data after EOF has no reader (upstream drops it)
-            return
-        self._chunks.append(data)
-        self._size += len(data)
-        self._readable.set()
-        if self._size >= self._limit:
-            self.room.clear()
-
-    def feed_eof(self) -> None:
-        self._eof = True
-        self._readable.set()
-
-    def discard(self) -> None:
-        """The consumer is gone: drop what it never read and every later message, so the socket keeps flowing."""
-        self._chunks.clear()
-        self._size = 0
-        self.feed_eof()
-        self.room.set()
-
-    async def read(self) -> bytes:
-        while not self._chunks:
-            if self._eof:
-                return b""
-            self._readable.clear()
-            await self._readable.wait()
-        chunk = self._chunks.popleft()
-        self._size -= len(chunk)
-        if self._size < self._limit:
-            self.room.set()
-        return chunk
 
 
 class ChannelSocket:

@@ -27,10 +27,11 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import WSCloseCode, web
 
-from vnode.errors import VnodeError
 from vnode.kubelet.channels import V4
+from vnode.kubelet.inbound import InputBuffer
+from vnode.kubelet.remotecommand import forward_error_text
 from vnode.kubelet.ws_codec import V4_BASE64, ChannelProtocolError
-from vnode.kubelet.ws_exec import ChannelSocket, InputBuffer
+from vnode.kubelet.ws_exec import ChannelSocket
 from vnode.providers.streams import ByteStream, StreamClosed
 
 log = logging.getLogger(__name__)
@@ -63,17 +64,6 @@ class _ForwardedStream:
         self._write_closed = True
 
 
-def _error_text(port: int, exc: Exception, pod: str, uid: str) -> str:
-    if isinstance(exc, VnodeError | OSError):
-        reason = str(exc) or type(exc).__name__
-    else:
-        log.error("port-forward to port %d failed", port, exc_info=exc)
-        reason = f"internal error ({type(exc).__name__})"
-    if pod:
-        return f"error forwarding port {port} to pod {pod}, uid {uid}: {reason}"
-    return f"error forwarding port {port}: {reason}"
-
-
 async def _receive(socket: ChannelSocket, inputs: Sequence[InputBuffer]) -> None:
     try:
         while (message := await socket.receive(room_in=inputs)) is not None:
@@ -96,7 +86,7 @@ async def _forward_one(
         await forward(port, stream)
     except Exception as exc:
         try:
-            await socket.send(2 * index + 1, _error_text(port, exc, *target).encode())
+            await socket.send(2 * index + 1, forward_error_text(port, exc, *target).encode())
         except StreamClosed:
             log.debug("port-forward error for port %d not sent: the client is gone", port)
     finally:

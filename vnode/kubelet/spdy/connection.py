@@ -3,8 +3,9 @@ carry their data both ways, answer pings, and end cleanly or on misbehaviour.
 
 It owns the session's state (streams, ids, idle deadline), the one place frames are written (so the header
 compressor and frame order stay consistent) and inbound backpressure: each stream buffers at most
-`stream_buffer_bytes`, and the read loop waits (so TCP pushes back) while a stream is full. It must not know what the
-streams mean (exec, port-forward) nor write the HTTP upgrade; it starts on the first SPDY byte.
+`stream_buffer_bytes` (in an `inbound.InputBuffer`), and the read loop waits (so TCP pushes back) while a stream is
+full. It must not know what the streams mean (exec, port-forward) nor write the HTTP upgrade; it starts on the first
+SPDY byte.
 
 Upstream facts (moby/spdystream `connection.go`, `stream.go`): client stream ids are odd and increasing, a
 SYN_STREAM that breaks this gets RST PROTOCOL_ERROR; the client waits for SYN_REPLY before it writes; pings with odd
@@ -23,6 +24,7 @@ import math
 from collections.abc import Mapping
 from typing import Protocol
 
+from vnode.kubelet.inbound import InputBuffer
 from vnode.kubelet.spdy import frames as f
 from vnode.providers.streams import StreamClosed
 
@@ -55,32 +57,29 @@ class SpdyStream:
         self.id = stream_id
         self.headers = headers
         self._conn = conn
-        self._limit = buffer_bytes
-        self._chunks: collections.deque[bytes] = collections.deque()
-        self._buffered = 0
-        self.remote_done = False  # the peer sent FIN or RST, or the connection ended
+        self._input = InputBuffer(buffer_bytes)
         self.local_done = False  # we sent FIN or RST, or the connection ended
         self.was_reset = False
-        self._readable = asyncio.Event()
-        self.room = asyncio.Event()  # clear while the buffer is full: the read loop waits on it
-        self.room.set()
+
+    @property
+    def remote_done(self) -> bool:
+        """The peer sent FIN or RST, or the connection ended."""
+        return self._input.ended
+
+    @property
+    def room(self) -> asyncio.Event:
+        """Clear while the buffer is full: the read loop waits on it."""
+        return self._input.room
 
     @property
     def buffered_bytes(self) -> int:
         """Data received but not read yet: at most `stream_buffer_bytes` plus one frame."""
-        return self._buffered
+        return self._input.buffered_bytes
 
     async def read(self) -> bytes:
-        while not self._chunks:
-            if self.remote_done:
-                return b""
-            self._readable.clear()
-            await self._readable.wait()
-        chunk = self._chunks.popleft()
-        self._buffered -= len(chunk)
-        if self._buffered < self._limit:
-            self.room.set()
-        return chunk
+        """The next chunk; after the peer's FIN or the connection's end what is buffered, then b''. After a reset,
+        b'' straight away."""
+        return await self._input.read()
 
     async def write(self, data: bytes) -> None:
         """DATA frames of at most DATA_CHUNK_BYTES, each awaiting drain; StreamClosed after a reset, FIN or close."""
@@ -114,24 +113,19 @@ class SpdyStream:
     # The connection's side: its read loop feeds the stream and ends it.
 
     def feed(self, data: bytes, fin: bool) -> None:
-        if data:
-            self._chunks.append(data)
-            self._buffered += len(data)
-            if self._buffered >= self._limit:
-                self.room.clear()
+        self._input.feed(data)
         if fin:
-            self.remote_done = True
-        self._readable.set()
+            self._input.feed_eof()
 
     def end(self, *, reset: bool) -> None:
         """No more data either way; a reset also drops what was not read."""
-        self.remote_done = self.local_done = True
+        self.local_done = True
         if reset:
             self.was_reset = True
-            self._chunks.clear()
-            self._buffered = 0
-        self._readable.set()
-        self.room.set()
+            self._input.discard()
+        else:
+            self._input.feed_eof()
+            self._input.room.set()  # nothing more arrives: the read loop must not wait on this stream
 
 
 class SpdyConnection:
@@ -280,7 +274,7 @@ class SpdyConnection:
             await self._control(f.RstStream(sid, f.REFUSED_STREAM))
             return
         stream = SpdyStream(self, sid, frame.headers, self._buffer_bytes)
-        stream.remote_done = frame.fin
+        stream.feed(b"", fin=frame.fin)
         stream.local_done = frame.unidirectional
         self._streams[sid] = stream
         self.forget_if_done(stream)
