@@ -8,10 +8,10 @@ fail() { echo "test-env: $*" >&2; exit 1; }
 
 kubectl_path=$(command -v kubectl || true)
 if [ -z "$kubectl_path" ]; then
-  fail "kubectl is not installed. The tests drive real kubectl 1.27 and 1.33 (kubectl.1.27 / kubectl.1.33 beside kubectl, as the Google Cloud SDK's kubectl package installs them)."
+  fail "kubectl is not installed. The tests drive real kubectl 1.27, 1.29, 1.31 and 1.33 (kubectl.1.27 ... kubectl.1.33 beside kubectl, as the Google Cloud SDK's kubectl package installs them)."
 fi
 kubectl_dir=$(dirname "$(readlink -f "$kubectl_path")")
-for v in 1.27 1.33; do
+for v in 1.27 1.29 1.31 1.33; do
   [ -x "$kubectl_dir/kubectl.$v" ] || fail "kubectl.$v not found beside $kubectl_path ($kubectl_dir)"
 done
 export VNODE_TEST_KUBECTL_DIR="$kubectl_dir"
