@@ -13,7 +13,8 @@ import logging
 import socket
 
 from vnode.clock import Clock
-from vnode.config import VnodeSettings
+from vnode.config import MockProviderSettings, VnodeSettings
+from vnode.errors import ConfigError
 from vnode.kube.client import KubeClient
 from vnode.kube.events import EventRecorder
 from vnode.kubelet.access import AccessGate
@@ -36,7 +37,10 @@ WEBSOCKETS_FEATURE = "ExtendWebSocketsToKubelet"
 
 
 def build_provider(settings: VnodeSettings, clock: Clock) -> Provider:
-    return MockProvider(settings.provider, clock)
+    provider = settings.provider
+    if isinstance(provider, MockProviderSettings):
+        return MockProvider(provider, clock)
+    raise ConfigError(f"provider.kind: the {provider.kind} provider is not available yet")
 
 
 def internal_ip(settings: VnodeSettings) -> str:

@@ -34,7 +34,33 @@ class MockProviderSettings(_Section):
     capacity_pods: str = Field("5000", description="How many pods the node takes.")
 
 
-ProviderSettings = Annotated[MockProviderSettings, Field(discriminator="kind")]
+class DockerProviderSettings(_Section):
+    """A Docker engine runs the pods: one sandbox container per pod holds the network namespace, every container
+    of the pod joins it."""
+
+    kind: Literal["docker"] = "docker"
+    host: str | None = Field(None, description="Docker Engine API address (unix:///path or tcp://host:port). "
+                             "Default: DOCKER_HOST, then unix:///var/run/docker.sock.")
+    pause_image: str = Field("registry.k8s.io/pause:3.9", description="Image of each pod's sandbox container "
+                             "(holds the pod's network namespace; its command must sleep forever).")
+    network: str = Field("bridge", description="Docker network of the pod sandboxes (bridge, none, or a "
+                         "user-defined network); the pod IP is the sandbox's address on it.")
+    volumes_dir: Path = Field(Path(".vnode/docker-volumes"), description="Directory (on the engine's host) holding "
+                              "pod volumes: emptyDir, configMap, secret, projected, downwardAPI. Removed per pod.")
+    allow_host_path: bool = Field(False, description="Let pods mount hostPath volumes from the engine's host.")
+    allow_privileged: bool = Field(False, description="Let pods run privileged containers.")
+    restart_backoff_seconds: float = Field(10.0, gt=0, description="First delay before restarting a crashed "
+                                           "container (the kubelet's 10 s, doubling).")
+    restart_backoff_max_seconds: float = Field(300.0, gt=0, description="Longest restart delay (CrashLoopBackOff).")
+    image_pull_backoff_seconds: float = Field(10.0, gt=0, description="First delay before retrying a failed pull "
+                                              "(ImagePullBackOff, doubling).")
+    image_pull_backoff_max_seconds: float = Field(300.0, gt=0, description="Longest image pull retry delay.")
+    capacity_cpu: str | None = Field(None, description="Node cpu capacity; default: the engine's CPUs.")
+    capacity_memory: str | None = Field(None, description="Node memory capacity; default: the engine's memory.")
+    capacity_pods: str = Field("110", description="How many pods the node takes.")
+
+
+ProviderSettings = Annotated[MockProviderSettings | DockerProviderSettings, Field(discriminator="kind")]
 
 
 class NodeSettings(_Section):
