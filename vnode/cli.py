@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--kubeconfig", type=Path, help="kubeconfig file (default: KUBECONFIG, in-cluster, ~/.kube)")
     run.add_argument("--context", help="kubeconfig context")
     run.add_argument("--node-name", help="name of the virtual node")
-    run.add_argument("--provider", choices=["mock"], help="backend for the node's pods")
+    run.add_argument("--provider", choices=["mock", "docker"], help="backend for the node's pods")
     run.add_argument("--kubelet-port", type=int, help="port of the kubelet API published on the Node")
     run.add_argument("--tls-cert-file", type=Path, help="kubelet API serving certificate (default: self-signed)")
     run.add_argument("--tls-private-key-file", type=Path, help="private key of --tls-cert-file")
@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="do not taint the node (any pod may then be scheduled here)")
     sandbox = commands.add_parser("sandbox", help="run an in-memory Kubernetes API server and a virtual node on "
                                   "it, for trying vnode without a cluster")
-    sandbox.add_argument("--provider", choices=["mock"], help="backend for the virtual node's pods")
+    sandbox.add_argument("--provider", choices=["mock", "docker"], help="backend for the virtual node's pods")
     sandbox.add_argument("--state-dir", type=Path, help="where the CA, tokens and kubeconfig are kept")
     sandbox.add_argument("--api-host", help="address to listen on (default 127.0.0.1)")
     sandbox.add_argument("--api-port", type=int, help="port to listen on (default 6443; 0 picks a free one)")

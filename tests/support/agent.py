@@ -8,7 +8,7 @@ from typing import Any
 
 from tests.support.running import running
 from tests.support.sandbox import RunningSandbox
-from vnode.agent import VnodeAgent
+from vnode.agent import VnodeAgent, build_provider
 from vnode.clock import SystemClock
 from vnode.config import VnodeSettings, load_settings
 from vnode.kube.client import KubeClient
@@ -35,11 +35,12 @@ def agent_settings(sandbox: RunningSandbox, **sections: dict[str, Any]) -> Vnode
 @contextlib.asynccontextmanager
 async def running_agent(sandbox: RunningSandbox, *, mock_provider: MockProvider | None = None,
                         **sections: dict[str, Any]) -> AsyncIterator[VnodeAgent]:
-    """Start a VnodeAgent; a `mock_provider` passed in outlives the agent (to test restarts)."""
+    """Start a VnodeAgent with the provider its settings name (default mock); a `mock_provider` passed in outlives
+    the agent (to test restarts)."""
     settings = agent_settings(sandbox, **sections)
     clock = SystemClock()
-    mock = mock_provider or MockProvider(settings.provider, clock)  # type: ignore[arg-type]
+    provider = mock_provider or build_provider(settings, clock)
     async with await KubeClient.connect(sandbox.kubeconfig, qps=0, clock=clock) as client:
-        agent = VnodeAgent(settings, client=client, provider=mock, clock=clock)
+        agent = VnodeAgent(settings, client=client, provider=provider, clock=clock)
         async with running(agent.run(), agent.ready, name="test vnode agent"):
             yield agent
