@@ -20,7 +20,8 @@ async def test_vnode_run_registers_and_stops_cleanly_on_sigterm(sandbox: Running
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "vnode", "run", "--kubeconfig", str(sandbox.kubeconfig), "--node-name", "ci-vnode",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        env={**os.environ, "VNODE_NODE__INTERNAL_IP": "127.0.0.1", "VNODE_NODE__PING_INTERVAL_SECONDS": "0.2"})
+        env={**os.environ, "VNODE_NODE__INTERNAL_IP": "127.0.0.1", "VNODE_NODE__PING_INTERVAL_SECONDS": "0.2",
+             "VNODE_KUBELET__PORT": "0"})
     try:
         async def ready() -> Any:
             nodes = await core.list_node(field_selector="metadata.name=ci-vnode")
@@ -42,7 +43,8 @@ async def test_vnode_run_uses_kubeconfig_from_the_environment(sandbox: RunningSa
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "vnode", "run", "--node-name", "env-vnode",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        env={**os.environ, "KUBECONFIG": str(sandbox.kubeconfig), "VNODE_NODE__INTERNAL_IP": "127.0.0.1"})
+        env={**os.environ, "KUBECONFIG": str(sandbox.kubeconfig), "VNODE_NODE__INTERNAL_IP": "127.0.0.1",
+             "VNODE_KUBELET__PORT": "0"})
     try:
         async def registered() -> bool:
             return bool((await core.list_node(field_selector="metadata.name=env-vnode")).items)
