@@ -14,7 +14,6 @@ import socket
 
 from vnode.clock import Clock
 from vnode.config import MockProviderSettings, VnodeSettings
-from vnode.errors import ConfigError
 from vnode.kube.client import KubeClient
 from vnode.kube.events import EventRecorder
 from vnode.kubelet.access import AccessGate
@@ -25,6 +24,7 @@ from vnode.kubelet.server import KubeletServer
 from vnode.node.agent import NodeAgent
 from vnode.pods.controller import PodController
 from vnode.providers.base import Provider
+from vnode.providers.docker.provider import DockerProvider
 from vnode.providers.metered import MeteredProvider
 from vnode.providers.mock import MockProvider
 from vnode.util.health import BackendHealth
@@ -40,7 +40,7 @@ def build_provider(settings: VnodeSettings, clock: Clock) -> Provider:
     provider = settings.provider
     if isinstance(provider, MockProviderSettings):
         return MockProvider(provider, clock)
-    raise ConfigError(f"provider.kind: the {provider.kind} provider is not available yet")
+    return DockerProvider(provider, clock, node_name=settings.node.name)
 
 
 def internal_ip(settings: VnodeSettings) -> str:

@@ -20,6 +20,7 @@ LABEL_UID = "vnode.io/pod-uid"
 LABEL_CONTAINER = "vnode.io/container"  # the pod spec's container name; "" for the sandbox
 LABEL_ROLE = "vnode.io/role"
 LABEL_ATTEMPT = "vnode.io/attempt"  # 0 for a container's first instance, +1 per restart (its restartCount)
+LABEL_RESTART_POLICY = "vnode.io/restart-policy"  # on the sandbox: the pod's restartPolicy, for adopted pods
 # Also set, like the kubelet's dockershim did, so `docker ps` reads well.
 LABEL_K8S_POD = "io.kubernetes.pod.name"
 LABEL_K8S_NAMESPACE = "io.kubernetes.pod.namespace"
