@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vnode.pods.env import MissingReference, ObjectSource, PodContext, References, resolve_env
+from vnode.pods.pullsecrets import resolve_pull_secrets
 from vnode.pods.volumes import resolve_volumes
 from vnode.providers.base import PodRef, ProviderEvent, ResolvedPod
 
@@ -39,4 +40,6 @@ async def resolve_pod(pod: Mapping[str, Any], source: ObjectSource, *, node_name
     # The kubelet mounts volumes before it builds any container's environment.
     volumes = await resolve_volumes(ctx, refs)
     env = await resolve_env(ctx, refs)
-    return Resolution(ResolvedPod(PodRef.of(pod), pod, env=env, volumes=volumes), tuple(refs.events))
+    auths = await resolve_pull_secrets(pod.get("spec") or {}, refs)
+    resolved = ResolvedPod(PodRef.of(pod), pod, env=env, volumes=volumes, registry_auth=auths)
+    return Resolution(resolved, tuple(refs.events))

@@ -66,11 +66,21 @@ class ResolvedVolume:
 
 
 @dataclass(frozen=True)
+class RegistryAuth:
+    """Credentials for one registry from the pod's imagePullSecrets (a docker config's `auths` entry)."""
+
+    registry: str  # the entry's key as written, e.g. "registry.example.com:5000" or "https://index.docker.io/v1/"
+    username: str = field(repr=False)
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class ResolvedPod:
     ref: PodRef
     pod: Mapping[str, Any] = field(repr=False)  # the stored pod; read-only
     env: Mapping[str, tuple[EnvVar, ...]] = field(default_factory=dict, repr=False)  # by container name
     volumes: Mapping[str, ResolvedVolume] = field(default_factory=dict, repr=False)  # by volume name
+    registry_auth: tuple[RegistryAuth, ...] = field(default=(), repr=False)  # from spec.imagePullSecrets, in order
 
     @property
     def spec(self) -> Mapping[str, Any]:
