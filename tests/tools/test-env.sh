@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Provision what the tests need, then run the given command (pytest) with it.
 # Finds kubectl and the version-suffixed binaries installed beside it (kubectl.1.27 ... kubectl.1.33) and exports
-# VNODE_TEST_KUBECTL_DIR. Under CI=true anything missing is an error, never a skip.
+# VNODE_TEST_KUBECTL_DIR. Gives the tests a Docker engine and the offline test images (docker-env.sh), and stops a
+# private dockerd it started when the command ends, pass or fail. Under CI=true anything missing is an error, never a
+# skip. Exits with the command's status.
 set -euo pipefail
 
 fail() { echo "test-env: $*" >&2; exit 1; }
@@ -16,4 +18,26 @@ for v in 1.27 1.29 1.31 1.33; do
 done
 export VNODE_TEST_KUBECTL_DIR="$kubectl_dir"
 
-exec "$@"
+# shellcheck source=tests/tools/docker-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/docker-env.sh"
+trap docker_env_stop EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+docker_env_start
+
+# The command runs in the background so that a SIGTERM sent to this script alone reaches it and the EXIT trap still
+# runs. A non-interactive shell starts background commands with SIGINT ignored and stdin from /dev/null: restore both,
+# so Ctrl-C (which the terminal sends to the whole process group, the command included) interrupts it as usual.
+env --default-signal=INT,QUIT "$@" <&0 &
+command_pid=$!
+signalled=0
+trap 'signalled=1' INT
+trap 'signalled=1; kill -TERM "$command_pid" 2>/dev/null || true' TERM
+while :; do
+  signalled=0
+  status=0
+  wait "$command_pid" || status=$?
+  # A trapped signal interrupts `wait` (status 128+N) while the command may still run: wait again for its status.
+  [ "$signalled" = 1 ] || break
+done
+exit "$status"

@@ -67,7 +67,8 @@ async def test_container_step_runs_in_the_shared_workspace(world: KubeletWorld) 
     assert all("running" in s["state"] for s in statuses.values()), statuses
     # The wrapper runs the script after the exec session ended: it must outlive the session.
     script = "sleep 1; echo building $BUILD_NUMBER; exit 3"
-    wrapper = (f"(sh -xe -c '{script}' > jenkins-log.txt 2>&1; echo $? > jenkins-result.txt.tmp; "
+    # As durable-task writes it: `\$?` so that the outer shell leaves the exit status to the inner one.
+    wrapper = (f"(sh -xe -c '{script}' > jenkins-log.txt 2>&1; echo \\$? > jenkins-result.txt.tmp; "
                "mv jenkins-result.txt.tmp jenkins-result.txt)")
     statuses_seen = await container_step(world, [
         f'cd "{WORKSPACE}"', "export BUILD_NUMBER='42'",
