@@ -47,19 +47,23 @@ async def read_logs(docker: Docker, container_id: str, *, tty: bool, options: Lo
     # No total or read timeout (a followed log may be quiet for hours), as aiodocker does for its own log call.
     timeout = docker._resolve_long_running_timeout(SENTINEL)
     async with docker._query(f"containers/{container_id}/logs", params=params, timeout=timeout) as response:
-        messages = _raw_messages(response) if tty else _framed_messages(response)
-        async for message in messages:
-            stamp_ns, stamp, text = _split(message)
-            if since_ns is not None and stamp_ns is not None and stamp_ns < since_ns:
-                continue
-            out = stamp + b" " + text if options.timestamps and stamp else text
-            if left is not None:
-                out = out[:left]
-                left -= len(out)
-            if out:
-                yield out
-            if left == 0:
-                return
+        # _query hands over the response unfinalised: close it, also when the caller stops mid-stream.
+        try:
+            messages = _raw_messages(response) if tty else _framed_messages(response)
+            async for message in messages:
+                stamp_ns, stamp, text = _split(message)
+                if since_ns is not None and stamp_ns is not None and stamp_ns < since_ns:
+                    continue
+                out = stamp + b" " + text if options.timestamps and stamp else text
+                if left is not None:
+                    out = out[:left]
+                    left -= len(out)
+                if out:
+                    yield out
+                if left == 0:
+                    return
+        finally:
+            response.close()
 
 
 def _format_stamp(raw: bytes) -> bytes:

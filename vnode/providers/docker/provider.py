@@ -32,7 +32,8 @@ from vnode.providers.base import (
     StatusCallback,
 )
 from vnode.providers.docker import naming, spec, volumes
-from vnode.providers.docker.runner import ExitSignals, PodRunner
+from vnode.providers.docker.runner import PodRunner
+from vnode.providers.docker.slots import ExitSignals
 from vnode.providers.docker.streams import DockerStreams
 from vnode.providers.streams import ByteStream, LogOptions, StreamIO, UsageSnapshot
 

@@ -14,11 +14,14 @@ from vnode.config import DockerProviderSettings
 from vnode.errors import InvalidPod
 from vnode.providers.base import ResolvedPod
 from vnode.providers.docker import naming
+from vnode.providers.docker.probes import probe_specs
 from vnode.util.quantity import parse_quantity
 
 Obj = dict[str, Any]
 # Container fields the provider does not implement (yet): silently ignoring them would misreport the pod.
-_UNSUPPORTED_CONTAINER = ("lifecycle", "livenessProbe", "readinessProbe", "startupProbe", "volumeDevices")
+_UNSUPPORTED_CONTAINER = ("lifecycle", "volumeDevices")
+# API validation allows probes on init containers only for sidecars (restartPolicy Always), which are not run here.
+_PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
 _UNSUPPORTED_POD = ("hostNetwork", "hostPID", "hostIPC")
 _UNSUPPORTED_SECURITY = ("seLinuxOptions", "windowsOptions")
 # Restart clones copy exactly what `container_config` sets, read back from the old instance's inspect.
@@ -51,9 +54,11 @@ def validate_pod(pod: ResolvedPod, settings: DockerProviderSettings) -> None:
     for list_name in ("initContainers", "containers"):
         for index, container in enumerate(pod.spec.get(list_name) or []):
             where = f"spec.{list_name}[{index}]"
-            for key in _UNSUPPORTED_CONTAINER:
+            for key in (*_UNSUPPORTED_CONTAINER, *(_PROBES if list_name == "initContainers" else ())):
                 if container.get(key):
                     raise InvalidPod(f"{key} is not supported by the Docker provider", field=f"{where}.{key}")
+            if list_name == "containers":
+                probe_specs(container, where)
             if not container.get("image"):
                 raise InvalidPod("a container needs an image", field=f"{where}.image")
             for port_index, port in enumerate(container.get("ports") or []):

@@ -69,15 +69,17 @@ def image_id(inspect: Mapping[str, Any]) -> str:
 
 
 def container_status(name: str, inspect: Mapping[str, Any], *, restart_count: int = 0,
-                     previous: Mapping[str, Any] | None = None, ready: bool | None = None) -> ContainerStatus:
+                     previous: Mapping[str, Any] | None = None, ready: bool = True,
+                     started: bool = True) -> ContainerStatus:
     """The status of container `name` whose current instance is `inspect`; `previous` is the instance before it
-    (its terminated state becomes lastState). Without probes, a running container is ready."""
+    (its terminated state becomes lastState). `ready` and `started` are the probes' verdicts (without probes, a
+    running container is both); neither holds unless the container runs."""
     state = container_state(inspect)
     running = state.kind == "running"
     return ContainerStatus(
-        name=name, state=state, ready=running if ready is None else ready, restart_count=restart_count,
+        name=name, state=state, ready=running and ready, restart_count=restart_count,
         image=str((inspect.get("Config") or {}).get("Image") or ""), image_id=image_id(inspect),
-        container_id=container_id(inspect), started=running,
+        container_id=container_id(inspect), started=running and started,
         last_state=container_state(previous) if previous is not None else None)
 
 

@@ -83,7 +83,7 @@ class DockerStreams:
             pid = int((details.get("State") or {}).get("Pid") or 0)
             if pid <= 0:
                 raise NotFound(f'pod "{ref.key}" is not running')
-        sock = await _connect_in_netns(pid, port)
+        sock = await connect_in_netns(pid, port)
         try:
             reader, writer = await asyncio.open_connection(sock=sock)
         except BaseException:
@@ -161,7 +161,7 @@ def _translated() -> Iterator[None]:
         raise BackendUnavailable(f"docker engine unreachable: {exc}") from exc
 
 
-async def _connect_in_netns(pid: int, port: int) -> socket.socket:
+async def connect_in_netns(pid: int, port: int) -> socket.socket:
     # A thread of its own, ended afterwards: if it could not return to its namespace it must not serve anyone else.
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vnode-netns")
     try:

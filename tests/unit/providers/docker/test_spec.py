@@ -86,7 +86,10 @@ def test_privileged_is_passed_when_allowed() -> None:
 
 
 @pytest.mark.parametrize(("container", "field"), [
-    ({"livenessProbe": {"exec": {"command": ["true"]}}}, "spec.containers[0].livenessProbe"),
+    ({"lifecycle": {"preStop": {"exec": {"command": ["true"]}}}}, "spec.containers[0].lifecycle"),
+    ({"livenessProbe": {"exec": {"command": ["true"]}, "successThreshold": 2}},
+     "spec.containers[0].livenessProbe.successThreshold"),
+    ({"readinessProbe": {"grpc": {"port": 9000}}}, "spec.containers[0].readinessProbe.grpc"),
     ({"ports": [{"containerPort": 80, "hostPort": 80}]}, "spec.containers[0].ports[0].hostPort"),
     ({"volumeMounts": [{"name": "work", "mountPath": "/w", "subPath": "../x"}]},
      "spec.containers[0].volumeMounts[0].subPath"),
