@@ -6,6 +6,11 @@ vnode=${1:-vnode}
 state=${VNODE_STATE_DIR:-.vnode/sandbox}
 mkdir -p "$state"
 log="$state/sandbox.log"
+# Real containers when a Docker engine answers (VNODE_PROVIDER__KIND=mock or docker chooses explicitly).
+if [ -z "${VNODE_PROVIDER__KIND:-}" ] && command -v docker >/dev/null && docker version >/dev/null 2>&1; then
+  export VNODE_PROVIDER__KIND=docker
+fi
+echo "vnode sandbox with the ${VNODE_PROVIDER__KIND:-mock} provider"
 
 "$vnode" sandbox --state-dir "$state" "${@:2}" >"$log" 2>&1 &
 sandbox=$!
@@ -24,12 +29,19 @@ export KUBECONFIG=$kubeconfig
 if command -v kubectl >/dev/null; then
   kubectl get nodes -o wide
   kubectl apply -f examples/build-pod.yaml
-  kubectl wait --for=condition=Ready pod/build-pod --timeout=60s || true
+  phase=""
+  for _ in $(seq 1 120); do   # until it runs or has finished (a real build pod finishes quickly)
+    phase=$(kubectl get pod build-pod -o jsonpath='{.status.phase}')
+    case "$phase" in Running|Succeeded|Failed) break ;; esac
+    sleep 0.5
+  done
   kubectl get pod build-pod -o wide
   echo "--- logs of build-pod:"
   kubectl logs build-pod
-  echo "--- a command run in build-pod with kubectl exec:"
-  kubectl exec build-pod -- sh -c 'echo "hello from $(pwd)"'
+  if [ "$phase" = Running ]; then
+    echo "--- a command run in build-pod with kubectl exec:"
+    kubectl exec build-pod -- sh -c 'echo "hello from $(pwd)"'
+  fi
 else
   echo "kubectl not found: install it to talk to the sandbox."
 fi

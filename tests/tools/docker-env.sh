@@ -303,6 +303,11 @@ _de_start_locked() {
   export VNODE_TEST_PAUSE_IMAGE=vnode-test/pause:1 VNODE_TEST_TOOLS_IMAGE=vnode-test/tools:1
   _de_image pause "$VNODE_TEST_PAUSE_IMAGE" "$busybox" || return 1
   _de_image tools "$VNODE_TEST_TOOLS_IMAGE" "$busybox" || return 1
+  if [ "$VNODE_TEST_DOCKER_NETWORK" = none ]; then
+    # The private engine pulls nothing: it gets examples/build-pod.yaml's image (busybox) from the tools image, so
+    # `make run` can be tested on it. A developer's own engine is never retagged.
+    _de_docker tag "$VNODE_TEST_TOOLS_IMAGE" busybox:1.36 || return 1
+  fi
 }
 
 # Concurrent runs in one checkout share the private engine: start, image builds and stop take turns.
