@@ -40,4 +40,14 @@ while :; do
   # A trapped signal interrupts `wait` (status 128+N) while the command may still run: wait again for its status.
   [ "$signalled" = 1 ] || break
 done
+# The suite must leave nothing in the engine: every test node is named test-* (benchmarks bench-*).
+if [ "$status" = 0 ] && [ -n "${DOCKER_HOST:-}" ]; then
+  left=$(timeout 60 docker -H "$DOCKER_HOST" ps -a --filter label=vnode.io/node \
+         --format '{{.Label "vnode.io/node"}} {{.Names}}' | grep -E '^(test|bench)-' || true)
+  if [ -n "$left" ]; then
+    echo "test-env: the tests left containers in the engine (node, container):" >&2
+    echo "$left" >&2
+    status=1
+  fi
+fi
 exit "$status"
