@@ -46,9 +46,9 @@ async def bare_runs(image: str, network: str) -> list[float]:
     async with aiodocker.Docker() as docker:
         for index in range(SEQUENTIAL):
             begin = time.monotonic()
-            container = await docker.containers.create_or_replace(
-                name=f"vnode-bench-bare-{index}",
-                config={"Image": image, "Cmd": ["sleep", "3600"], "HostConfig": {"NetworkMode": network}})
+            container = await docker.containers.create(
+                {"Image": image, "Cmd": ["sleep", "3600"], "HostConfig": {"NetworkMode": network}},
+                name=f"vnode-bench-bare-{index}")
             await container.start()
             samples.append(time.monotonic() - begin)
             await container.delete(force=True)
