@@ -24,6 +24,7 @@ from vnode.sandbox.strategy import (
     LenientCreateOnUpdate,
     NamespaceStrategy,
     NodeStrategy,
+    SecretStrategy,
     Strategy,
 )
 
@@ -50,6 +51,7 @@ class Registry:
             "namespaces": NamespaceStrategy(),
             "nodes": NodeStrategy(),
             "events": EventStrategy(),
+            "secrets": SecretStrategy(),
             "leases.coordination.k8s.io": lenient,
             "certificatesigningrequests.certificates.k8s.io": CertificateSigningRequestStrategy(),
         }

@@ -6,6 +6,7 @@ The base `Strategy` is what kube-apiserver does for a plain object; subclasses e
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 
@@ -90,6 +91,27 @@ class NodeStrategy(Strategy):
             info.setdefault(field, "")
         endpoints = node_status.setdefault("daemonEndpoints", {}).setdefault("kubeletEndpoint", {})
         endpoints.setdefault("Port", 0)
+
+
+class SecretStrategy(Strategy):
+    """`stringData` is write-only: kube-apiserver merges it into `data` (base64), its keys winning, and drops it."""
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        self._merge_string_data(obj)
+
+    def prepare_for_update(self, new: Obj, old: Obj) -> None:
+        self._merge_string_data(new)
+
+    @staticmethod
+    def _merge_string_data(secret: Obj) -> None:
+        string_data = secret.pop("stringData", None)
+        if not isinstance(string_data, dict) or not string_data:
+            return
+        data = dict(secret.get("data") or {})
+        for key, value in string_data.items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
+        secret["data"] = data
+        secret.setdefault("type", "Opaque")
 
 
 class CertificateSigningRequestStrategy(Strategy):

@@ -4,6 +4,7 @@ logs, exec and port-forward, through the sandbox API server and vnode's kubelet 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shlex
@@ -151,3 +152,40 @@ async def test_exec_it_gets_a_terminal_of_the_clients_size(world: KubeletWorld) 
     out, err = await asyncio.wait_for(process.communicate(b"stty size; exit 4\n"), WAIT)
     assert "27 91" in out.decode(errors="replace"), (out, err)
     assert process.returncode == 4
+
+
+async def test_spec_fields_reach_the_container(world: KubeletWorld) -> None:
+    """securityContext, workingDir, env from a ConfigMap, Secret and ConfigMap files with their modes, subPath."""
+    kubectl = world.kubectl()
+    objects = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"},
+                "data": {"GREETING": "hello", "app.conf": "debug=1"}},
+               {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "token"}, "stringData": {"token": "s3cret"}}]
+    for obj in objects:
+        await kubectl.run("apply", "-f", "-", stdin=json.dumps(obj).encode())
+    script = ("id -u; pwd; echo $GREETING; stat -c %a /secret/token; cat /secret/token; echo; cat /etc/app.conf; "
+              "echo; touch /rootfs-write 2>/dev/null || echo read-only root")
+    main = container("main", "sh", "-c", script, workingDir="/tmp",
+                     securityContext={"runAsUser": 1000, "readOnlyRootFilesystem": True},
+                     env=[{"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "settings",
+                                                                                 "key": "GREETING"}}}],
+                     volumeMounts=[{"name": "secret", "mountPath": "/secret"},
+                                   {"name": "config", "mountPath": "/etc/app.conf", "subPath": "app.conf"}])
+    await run_pod(world, "spec", [main], volumes=[
+        {"name": "secret", "secret": {"secretName": "token", "defaultMode": 0o400}},
+        {"name": "config", "configMap": {"name": "settings"}}],
+        securityContext={"fsGroup": 1000})
+    await world.wait_pod("spec", phase_is("Succeeded"), "Succeeded")
+    assert (await kubectl.run("logs", "spec")).stdout.splitlines() == [
+        # defaultMode 0400 plus fsGroup: the kubelet gives the file to the group and ORs in 0440.
+        "1000", "/tmp", "hello", "440", "s3cret", "debug=1", "read-only root"]
+
+
+async def test_on_failure_restarts_until_success(world: KubeletWorld) -> None:
+    volume = [{"name": "work", "mountPath": "/work"}]
+    flaky = container("main", "sh", "-c", "test -f /work/tried && exit 0; touch /work/tried; exit 1",
+                      volumeMounts=volume)
+    await run_pod(world, "flaky", [flaky], restart_policy="OnFailure", volumes=[{"name": "work", "emptyDir": {}}])
+    pod = await world.wait_pod("flaky", phase_is("Succeeded"), "Succeeded")
+    status = pod["status"]["containerStatuses"][0]
+    assert status["restartCount"] == 1
+    assert status["lastState"]["terminated"]["exitCode"] == 1

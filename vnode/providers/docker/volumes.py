@@ -58,6 +58,7 @@ def prepare(pod: ResolvedPod, settings: DockerProviderSettings) -> dict[str, str
     """Create the pod's volumes; return each volume's host path by name."""
     check(pod, settings)
     base = pod_dir(settings, pod.ref.uid)
+    fs_group = (pod.spec.get("securityContext") or {}).get("fsGroup")
     paths: dict[str, str] = {}
     for name, volume in pod.volumes.items():
         if volume.kind == "other":
@@ -69,6 +70,8 @@ def prepare(pod: ResolvedPod, settings: DockerProviderSettings) -> dict[str, str
             target.chmod(_EMPTY_DIR_MODE)
         else:
             write_files(target, volume)
+        if fs_group is not None:
+            give_to_group(target, int(fs_group))
         paths[name] = str(target)
     _sub_paths(pod, paths)
     return paths
@@ -85,6 +88,15 @@ def write_files(target: Path, volume: ResolvedVolume) -> None:
             path.chmod(0o600)
         path.write_bytes(item.content)
         path.chmod(item.mode)
+
+
+def give_to_group(target: Path, gid: int) -> None:
+    """The kubelet's SetVolumeOwnership for fsGroup: everything owned by the group (modes were already given by the
+    resolver, 0440 or wider for files), directories setgid so new files join the group too."""
+    for path in (target, *target.rglob("*")):
+        os.chown(path, -1, gid, follow_symlinks=False)
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(path.stat().st_mode | 0o2000)
 
 
 def remove(settings: DockerProviderSettings, uid: str) -> None:
