@@ -1,9 +1,12 @@
-"""Decoding the Kubernetes protobuf request bodies that kubectl sends, for the kinds where it sends them.
+"""Decoding the Kubernetes protobuf request bodies that kubectl sends into the dicts the JSON path produces.
 
-Newer kubectl versions write through typed clients that encode built-in kinds as protobuf (`kubectl certificate
-approve` PUTs a CertificateSigningRequest that way) and do not fall back to JSON on 415. The wire format is the
-`k8s\\0` magic, then a `runtime.Unknown` envelope holding the object's own message. Only the fields the sandbox
-reads are described here (field numbers from k8s.io/api's generated.proto); other kinds still get 415.
+Since 1.32, client-go's generated clientsets default to `application/vnd.kubernetes.protobuf` for built-in kinds, so
+kubectl's typed writes (`create configmap|secret|serviceaccount|namespace|service|token`, `certificate approve`)
+arrive as protobuf whatever discovery says, and client-go falls back to JSON on 415 only for CBOR. The wire format
+is the `k8s\\0` magic, then a `runtime.Unknown` envelope holding TypeMeta and the object's own message. Layouts
+live in `protobuf_kinds.py`; a kind or field not described there is refused (415), never silently dropped, and
+malformed bytes are a ProtobufError (400). This module must not interpret the object: validation and defaulting
+stay with the registry, as for JSON bodies.
 """
 
 from __future__ import annotations
@@ -13,12 +16,19 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from vnode.sandbox.protobuf_kinds import KINDS, TYPE_META, Field, Message
+
 MAGIC = b"k8s\x00"
-Schema = dict[int, tuple[str, str, "Schema | None"]]  # field number → (json name, wire kind, sub-schema)
+_INT64_SIGN = 1 << 63
+_UINT64 = 1 << 64
 
 
 class ProtobufError(ValueError):
-    pass
+    """The body is not well-formed protobuf of the kind it claims to be."""
+
+
+class UnsupportedProtobuf(ProtobufError):
+    """Well-formed, but a kind or field the sandbox has no layout for."""
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
@@ -37,10 +47,13 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
 
 
 def _fields(data: bytes) -> Iterator[tuple[int, int | bytes]]:
+    """(field number, value): varints as ints, length-delimited fields as bytes."""
     pos = 0
     while pos < len(data):
         key, pos = _varint(data, pos)
         number, wire = key >> 3, key & 7
+        if number == 0:
+            raise ProtobufError("field number 0")
         if wire == 0:
             value, pos = _varint(data, pos)
             yield number, value
@@ -50,81 +63,134 @@ def _fields(data: bytes) -> Iterator[tuple[int, int | bytes]]:
                 raise ProtobufError("truncated field")
             yield number, data[pos:pos + length]
             pos += length
-        elif wire in (1, 5):
-            pos += 8 if wire == 1 else 4
+        else:  # no Kubernetes field described here uses fixed32/fixed64 or groups
+            raise ProtobufError(f"unexpected wire type {wire} for field {number}")
+
+
+def _signed(value: int) -> int:
+    # int32 and int64 negatives are both sent as ten-byte two's complement varints.
+    return value - _UINT64 if value >= _INT64_SIGN else value
+
+
+def _text(value: bytes) -> str:
+    try:
+        return value.decode()
+    except UnicodeDecodeError as exc:
+        raise ProtobufError(f"string field is not UTF-8: {exc}") from exc
+
+
+def _time(value: bytes) -> str | None:
+    if not value:
+        return None  # metav1.Time marshals the zero time as an empty message; JSON drops it
+    seconds = dict(_fields(value)).get(1, 0)
+    if not isinstance(seconds, int):
+        raise ProtobufError("Time.seconds: expected a varint")
+    try:
+        moment = datetime.fromtimestamp(_signed(seconds), UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise ProtobufError(f"Time out of range: {seconds}") from exc
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _entry(value: bytes) -> tuple[str, bytes]:
+    """A map entry: key = 1, value = 2; either may be absent when empty."""
+    key: int | bytes = b""
+    item: int | bytes = b""
+    for number, part in _fields(value):
+        if number == 1:
+            key = part
+        elif number == 2:
+            item = part
+    if not isinstance(key, bytes) or not isinstance(item, bytes):
+        raise ProtobufError("map entry: expected length-delimited key and value")
+    return _text(key), item
+
+
+def _int_or_string(value: bytes) -> int | str:
+    parts = dict(_fields(value))
+    kind, number, text = parts.get(1, 0), parts.get(2, 0), parts.get(3, b"")
+    if not isinstance(kind, int) or not isinstance(number, int) or not isinstance(text, bytes):
+        raise ProtobufError("IntOrString: unexpected wire types")
+    return _text(text) if kind == 1 else _signed(number)  # type 0 is Int, 1 is String
+
+
+def _put(out: dict[str, Any], field: Field, value: int | bytes) -> None:
+    if field.kind == "ignore":
+        return
+    if isinstance(value, int):
+        if field.kind in ("int", "flag"):
+            if value:
+                out[field.name] = _signed(value) if field.kind == "int" else True
+        elif field.kind == "optint":
+            out[field.name] = _signed(value)
+        elif field.kind == "bool":
+            out[field.name] = bool(value)
         else:
-            raise ProtobufError(f"unsupported wire type {wire}")
+            raise ProtobufError(f"field {field.name}: expected length-delimited bytes, got a varint")
+        return
+    if field.kind == "string":
+        if value:
+            out[field.name] = _text(value)
+    elif field.kind == "strings":
+        out.setdefault(field.name, []).append(_text(value))
+    elif field.kind == "bytes":
+        out[field.name] = base64.b64encode(value).decode()  # JSON carries []byte as base64
+    elif field.kind == "time":
+        moment = _time(value)
+        if moment is not None:
+            out[field.name] = moment
+    elif field.kind in ("map", "bytesmap", "listmap"):
+        key, item = _entry(value)
+        mapping = out.setdefault(field.name, {})
+        if field.kind == "map":
+            mapping[key] = _text(item)
+        elif field.kind == "bytesmap":
+            mapping[key] = base64.b64encode(item).decode()
+        else:
+            mapping[key] = decode_message(item, _EXTRA_VALUE)["items"] if item else []
+    elif field.kind == "intorstr":
+        out[field.name] = _int_or_string(value)
+    elif field.kind in ("message", "messages") and field.message is not None:
+        decoded = decode_message(value, field.message)
+        if field.kind == "message":
+            out[field.name] = decoded
+        else:
+            out.setdefault(field.name, []).append(decoded)
+    else:
+        raise ProtobufError(f"field {field.name}: expected a varint, got bytes")
 
 
-def _time(data: bytes) -> str:
-    seconds = dict(_fields(data)).get(1, 0)
-    assert isinstance(seconds, int)
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+_EXTRA_VALUE = Message("ExtraValue", {1: Field("items", "strings")})
 
 
-def decode(data: bytes, schema: Schema) -> dict[str, Any]:
+def decode_message(data: bytes, message: Message) -> dict[str, Any]:
+    """One message as its JSON dict; raises UnsupportedProtobuf for a field number `message` does not describe."""
     out: dict[str, Any] = {}
     for number, value in _fields(data):
-        if number not in schema:
-            continue
-        name, kind, sub = schema[number]
-        if kind == "int":
-            out[name] = value
-            continue
-        if not isinstance(value, bytes):
-            raise ProtobufError(f"field {name}: expected bytes")
-        if kind == "string":
-            out[name] = value.decode()
-        elif kind == "strings":
-            out.setdefault(name, []).append(value.decode())
-        elif kind == "bytes64":
-            out[name] = base64.b64encode(value).decode()  # JSON carries []byte as base64
-        elif kind == "time":
-            out[name] = _time(value)
-        elif kind == "map":
-            entry = dict(_fields(value))
-            key, item = entry.get(1, b""), entry.get(2, b"")
-            assert isinstance(key, bytes) and isinstance(item, bytes)
-            out.setdefault(name, {})[key.decode()] = item.decode()
-        elif kind == "message" and sub is not None:
-            out[name] = decode(value, sub)
-        elif kind == "messages" and sub is not None:
-            out.setdefault(name, []).append(decode(value, sub))
+        field = message.fields.get(number)
+        if field is None:
+            raise UnsupportedProtobuf(f"field {number} of {message.name} is not supported")
+        _put(out, field, value)
     return out
 
 
-OBJECT_META: Schema = {
-    1: ("name", "string", None), 2: ("generateName", "string", None), 3: ("namespace", "string", None),
-    5: ("uid", "string", None), 6: ("resourceVersion", "string", None), 7: ("generation", "int", None),
-    11: ("labels", "map", None), 12: ("annotations", "map", None), 14: ("finalizers", "strings", None),
-}
-_CSR_CONDITION: Schema = {
-    1: ("type", "string", None), 2: ("reason", "string", None), 3: ("message", "string", None),
-    4: ("lastUpdateTime", "time", None), 5: ("lastTransitionTime", "time", None), 6: ("status", "string", None),
-}
-_CSR_SPEC: Schema = {
-    1: ("request", "bytes64", None), 7: ("signerName", "string", None), 8: ("expirationSeconds", "int", None),
-    5: ("usages", "strings", None), 2: ("username", "string", None), 3: ("uid", "string", None),
-    4: ("groups", "strings", None),
-}
-_CSR_STATUS: Schema = {1: ("conditions", "messages", _CSR_CONDITION), 2: ("certificate", "bytes64", None)}
-KINDS: dict[tuple[str, str], Schema] = {
-    ("certificates.k8s.io/v1", "CertificateSigningRequest"): {
-        1: ("metadata", "message", OBJECT_META), 2: ("spec", "message", _CSR_SPEC),
-        3: ("status", "message", _CSR_STATUS)},
-}
-
-
 def decode_object(body: bytes) -> dict[str, Any]:
-    """Decode a `k8s\\0`-framed object of a kind in `KINDS`; raises ProtobufError otherwise."""
+    """Decode a `k8s\\0`-framed object of a kind in `protobuf_kinds.KINDS` into its JSON dict."""
     if not body.startswith(MAGIC):
         raise ProtobufError("missing the k8s protobuf magic prefix")
-    envelope = dict(_fields(body[len(MAGIC):]))
-    type_meta, raw = envelope.get(1, b""), envelope.get(2, b"")
+    type_meta: int | bytes = b""
+    raw: int | bytes = b""
+    for number, value in _fields(body[len(MAGIC):]):
+        if number == 1:
+            type_meta = value
+        elif number == 2:
+            raw = value
+        elif number == 3 and value:  # runtime.Unknown.contentEncoding: apiserver clients never compress objects
+            raise UnsupportedProtobuf("content-encoded objects are not supported")
     if not isinstance(type_meta, bytes) or not isinstance(raw, bytes):
         raise ProtobufError("malformed runtime.Unknown envelope")
-    meta = decode(type_meta, {1: ("apiVersion", "string", None), 2: ("kind", "string", None)})
-    schema = KINDS.get((meta.get("apiVersion", ""), meta.get("kind", "")))
-    if schema is None:
-        raise ProtobufError(f"protobuf bodies of {meta.get('kind')} are not supported")
-    return {**meta, **decode(raw, schema)}
+    meta = decode_message(type_meta, TYPE_META)
+    message = KINDS.get((meta.get("apiVersion", ""), meta.get("kind", "")))
+    if message is None:
+        raise UnsupportedProtobuf(f"protobuf bodies of {meta.get('kind') or 'unknown kinds'} are not supported")
+    return {**meta, **decode_message(raw, message)}

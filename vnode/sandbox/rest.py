@@ -117,10 +117,12 @@ class RestApi:
         if "protobuf" in content_type:
             try:
                 return protobuf.decode_object(raw)
-            except protobuf.ProtobufError as exc:
+            except protobuf.UnsupportedProtobuf as exc:
                 raise status.ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown "
                                       f'format - accepted media types include: application/json, '
                                       f'application/yaml (got "{content_type}": {exc})') from exc
+            except protobuf.ProtobufError as exc:
+                raise status.bad_request(f"error decoding protobuf request body: {exc}") from exc
         try:
             if "yaml" in content_type:
                 return yaml.safe_load(raw)

@@ -94,9 +94,11 @@ class NodeStrategy(Strategy):
 
 
 class SecretStrategy(Strategy):
-    """`stringData` is write-only: kube-apiserver merges it into `data` (base64), its keys winning, and drops it."""
+    """`stringData` is write-only: kube-apiserver merges it into `data` (base64), its keys winning, and drops it.
+    A Secret without a type is defaulted to Opaque (SetDefaults_Secret)."""
 
     def prepare_for_create(self, obj: Obj) -> None:
+        obj.setdefault("type", "Opaque")
         self._merge_string_data(obj)
 
     def prepare_for_update(self, new: Obj, old: Obj) -> None:
@@ -111,7 +113,6 @@ class SecretStrategy(Strategy):
         for key, value in string_data.items():
             data[key] = base64.b64encode(str(value).encode()).decode()
         secret["data"] = data
-        secret.setdefault("type", "Opaque")
 
 
 class CertificateSigningRequestStrategy(Strategy):

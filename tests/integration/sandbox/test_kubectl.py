@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -158,3 +160,40 @@ async def test_force_delete_removes_at_once(kubectl: Kubectl) -> None:
     left = await kubectl.run("get", "pod", "build-7", check=False)
     assert left.returncode != 0
     assert 'pods "build-7" not found' in left.stderr
+
+
+# `kubectl create <kind>` writes through client-go's typed clients, which send protobuf from 1.32 on.
+
+async def test_create_configmap_stores_literal_data(kubectl: Kubectl) -> None:
+    """`kubectl create configmap --from-literal` succeeds and `get -o json` shows the data."""
+    await kubectl.run("create", "configmap", "settings", "--from-literal=a=b", "--from-literal=empty=")
+    configmap = (await kubectl.run("get", "configmap", "settings", "-o", "json")).json()
+    assert configmap["data"] == {"a": "b", "empty": ""}
+    assert configmap["metadata"]["namespace"] == "default"
+
+
+async def test_create_secret_generic_stores_base64_data(kubectl: Kubectl) -> None:
+    """`kubectl create secret generic --type` succeeds, keeping the type, with data the base64 of the literal."""
+    await kubectl.run("create", "secret", "generic", "token", "--from-literal=t=x", "--type=Opaque")
+    secret = (await kubectl.run("get", "secret", "token", "-o", "json")).json()
+    assert secret["data"] == {"t": base64.b64encode(b"x").decode()}
+    assert secret["type"] == "Opaque"
+
+
+async def test_create_secret_docker_registry_stores_the_config(kubectl: Kubectl) -> None:
+    """`kubectl create secret docker-registry` stores a kubernetes.io/dockerconfigjson secret with the auth."""
+    await kubectl.run("create", "secret", "docker-registry", "reg", "--docker-server=r.example",
+                      "--docker-username=u", "--docker-password=p")
+    secret = (await kubectl.run("get", "secret", "reg", "-o", "json")).json()
+    assert secret["type"] == "kubernetes.io/dockerconfigjson"
+    config = json.loads(base64.b64decode(secret["data"][".dockerconfigjson"]))
+    assert config["auths"]["r.example"] == {"username": "u", "password": "p",
+                                            "auth": base64.b64encode(b"u:p").decode()}
+
+
+async def test_create_namespace_then_serviceaccount_in_it(kubectl: Kubectl) -> None:
+    """`kubectl create namespace` and `create serviceaccount -n` succeed and the account lands in the namespace."""
+    await kubectl.run("create", "namespace", "team-a")
+    await kubectl.run("create", "serviceaccount", "robot", "-n", "team-a")
+    account = (await kubectl.run("get", "serviceaccount", "robot", "-n", "team-a", "-o", "json")).json()
+    assert account["metadata"]["namespace"] == "team-a"

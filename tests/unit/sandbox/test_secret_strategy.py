@@ -24,3 +24,9 @@ def test_update_merges_too_and_keeps_the_type() -> None:
     SecretStrategy().prepare_for_update(secret, {"metadata": {"name": "s"}})
     assert secret == {"metadata": {"name": "s"}, "type": "kubernetes.io/basic-auth",
                       "data": {"password": encoded("p")}}
+
+
+def test_a_secret_without_a_type_is_opaque() -> None:
+    secret = {"metadata": {"name": "s"}, "data": {"a": encoded("x")}}
+    SecretStrategy().prepare_for_create(secret)
+    assert secret["type"] == "Opaque"
