@@ -108,7 +108,8 @@ class ChannelSocket:
     async def _before_idle(self, event: asyncio.Event) -> bool:
         while (remaining := self._remaining()) > 0:
             try:
-                await asyncio.wait_for(event.wait(), remaining)
+                async with asyncio.timeout(remaining):  # not wait_for: it can lose a cancellation on 3.11
+                    await event.wait()
                 return True
             except TimeoutError:
                 continue

@@ -173,7 +173,10 @@ class NodeAgent:
         while True:
             error: str | None = None
             try:
-                await asyncio.wait_for(self._provider.ping(), self._settings.ping_timeout_seconds)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that races the
+                # ping's completion, and this loop would then outlive its owner.
+                async with asyncio.timeout(self._settings.ping_timeout_seconds):
+                    await self._provider.ping()
             except TimeoutError:
                 error = f"health check took longer than {self._settings.ping_timeout_seconds:g} s"
             except VnodeError as exc:

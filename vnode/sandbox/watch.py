@@ -73,7 +73,8 @@ async def serve_watch(request: web.Request, store: Store, watch: WatchRequest, v
                 break
             wait = min(remaining, watch.bookmark_interval_seconds) if watch.allow_bookmarks else remaining
             try:
-                event = await asyncio.wait_for(watcher.queue.get(), wait)
+                async with asyncio.timeout(wait):  # not wait_for: it can lose a cancellation on 3.11
+                    event = await watcher.queue.get()
             except TimeoutError:
                 if watch.allow_bookmarks and watcher.queue.empty():
                     await response.write(_bookmark(watch.rtype, store.resource_version))

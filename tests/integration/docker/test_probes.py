@@ -34,6 +34,18 @@ class World:
     provider: DockerProvider
     docker: aiodocker.Docker
     updates: list[PodStatusUpdate] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None  # the provider's `run`
+
+    async def restarted(self) -> World:
+        """This world after a restart of vnode: the provider stops (its pods keep running in the engine) and a new
+        one, the returned world's, adopts them. The caller stops the new one's task."""
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+        provider = DockerProvider(self.settings, SystemClock(), node_name=self.node)
+        updates: list[PodStatusUpdate] = []
+        task = asyncio.create_task(provider.run(updates.append), name=f"provider {self.node} (restarted)")
+        return World(self.settings, self.node, provider, self.docker, updates, task)
 
     async def until(self, ref: PodRef, check: Callable[[ContainerStatus], bool], what: str) -> ContainerStatus:
         async def probe() -> ContainerStatus | None:
@@ -66,7 +78,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     task = asyncio.create_task(provider.run(updates.append), name=f"provider {node}")
     try:
         async with aiodocker.Docker(url=settings.host) as docker:
-            yield World(settings, node, provider, docker, updates)
+            yield World(settings, node, provider, docker, updates, task)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -99,6 +111,27 @@ async def test_an_exec_readiness_probe_keeps_the_container_unready_until_it_pass
     await world.exec(pod.ref, ["touch", "/tmp/ready"])
     ready = await world.until(pod.ref, lambda c: c.ready, "main ready once /tmp/ready exists")
     assert (ready.state.kind, ready.restart_count) == ("running", 0)
+
+
+async def test_an_adopted_pod_keeps_its_readiness_probe(world: World) -> None:
+    pod = _pod("exec sleep 100000", readinessProbe=_every_second({"exec": {"command": ["test", "-f", "/tmp/ready"]}}))
+    await world.provider.create_pod(pod)
+    before = await world.until(pod.ref, lambda c: c.state.kind == "running", "main running")
+    adopted = await world.restarted()
+    assert adopted.task is not None
+    try:
+        unready = await adopted.until(pod.ref, lambda c: c.state.kind == "running", "the adopted pod's status")
+        assert (unready.ready, unready.container_id) == (False, before.container_id)
+        await eventually(lambda: _async(("Warning", "Unhealthy", "Readiness probe failed: ")
+                                        in adopted.events(pod.ref)),
+                         timeout_seconds=WAIT_SECONDS, what="the adopted pod's readiness probe to fail")
+        assert not any(u.containers[0].ready for u in adopted.updates if u.ref.uid == pod.ref.uid)
+        await world.exec(pod.ref, ["touch", "/tmp/ready"])
+        ready = await adopted.until(pod.ref, lambda c: c.ready, "the adopted main ready once /tmp/ready exists")
+        assert (ready.container_id, ready.restart_count) == (before.container_id, 0)
+    finally:
+        adopted.task.cancel()
+        await asyncio.gather(adopted.task, return_exceptions=True)
 
 
 async def test_a_failing_liveness_probe_kills_and_restarts_the_container(world: World) -> None:

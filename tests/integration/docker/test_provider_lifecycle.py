@@ -25,6 +25,7 @@ from vnode.providers.docker.provider import DockerProvider
 
 WAIT_SECONDS = 30.0
 MISSING_IMAGE = "localhost:1/vnode-test/missing:1"  # no registry listens there: the pull fails at once
+MISSING_PAUSE_IMAGE = "localhost:1/vnode-test/missing-pause:1"
 
 
 @dataclass
@@ -96,6 +97,13 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
 @pytest.fixture
 async def networked(tmp_path: Path, network: str) -> AsyncIterator[World]:
     async for item in _world(tmp_path, network=network):
+        yield item
+
+
+@pytest.fixture
+async def pauseless(tmp_path: Path) -> AsyncIterator[World]:
+    """A world whose pause image cannot be pulled: no pod gets a sandbox."""
+    async for item in _world(tmp_path, pause_image=MISSING_PAUSE_IMAGE):
         yield item
 
 
@@ -175,6 +183,39 @@ async def test_a_bad_image_gives_err_image_pull_then_image_pull_back_off(world: 
     assert _named(backoff, "main").state.message == f'Back-off pulling image "{MISSING_IMAGE}"'
     events = {(e.type, e.reason) for u in world.updates if u.ref.uid == pod.ref.uid for e in u.events}
     assert {("Warning", "Failed"), ("Normal", "BackOff")} <= events
+
+
+def _sandbox_failed(update: PodStatusUpdate) -> bool:
+    return any(e.reason == "FailedCreatePodSandBox" for e in update.events)
+
+
+async def test_a_pause_image_that_cannot_be_pulled_keeps_containers_creating_with_a_sandbox_event(
+        pauseless: World) -> None:
+    pod = _pod("nosandbox", [_sh("main", "exec sleep 100000")])
+    await pauseless.provider.create_pod(pod)
+    failed = await pauseless.until(pod.ref, _sandbox_failed, "a FailedCreatePodSandBox event")
+    state = _named(failed, "main").state
+    assert (failed.phase, state.kind, state.reason) == ("Pending", "waiting", "ContainerCreating")
+    (event,) = [e for e in failed.events if e.reason == "FailedCreatePodSandBox"]
+    assert event.type == "Warning"
+    assert event.message.startswith(f'Failed to create pod sandbox: failed to get sandbox image "{MISSING_PAUSE_IMAGE}"'
+                                    f': failed to pull image "{MISSING_PAUSE_IMAGE}": ')
+    await pauseless.until(pod.ref, lambda u: sum(map(_sandbox_failed, pauseless.updates)) >= 2, "a retry")
+    assert await pauseless.containers(pod.ref) == []
+
+
+async def test_a_pod_waiting_for_its_sandbox_is_deleted_cleanly(pauseless: World) -> None:
+    pod = _pod("nosandbox", [_sh("main", "exec sleep 100000", mounts=["work"])], empty_dirs=["work"])
+    await pauseless.provider.create_pod(pod)
+    await pauseless.until(pod.ref, _sandbox_failed, "a FailedCreatePodSandBox event")
+    await pauseless.provider.delete_pod(pod.ref, 1)
+    final = await pauseless.until(pod.ref, lambda u: all(c.state.kind == "terminated" for c in u.containers),
+                                  "main reported terminated")
+    assert final.phase == "Failed"
+
+    async def gone() -> bool:
+        return not await pauseless.containers(pod.ref) and not _volume(pauseless, pod, "work").parent.exists()
+    await eventually(gone, timeout_seconds=WAIT_SECONDS, what="the pod's volume dir removed, no container left")
 
 
 async def test_a_crashing_container_restarts_with_backoff_and_keeps_one_previous_instance(world: World) -> None:

@@ -1,5 +1,6 @@
 """Getting a pod's images onto the engine as the kubelet does: imagePullPolicy, the pod's imagePullSecrets, and the
-ErrImagePull → ImagePullBackOff cycle with its Events while a pull fails.
+ErrImagePull → ImagePullBackOff cycle with its Events while a pull fails; the sandbox (pause) image with the same
+backoff, its failures left to the caller to report.
 
 An `ImagePuller` belongs to one `PodRunner` and reports through the runner's callbacks (an Event, a waiting state,
 a push of the pod's status). It must never log or report a registry credential.
@@ -34,29 +35,8 @@ class ImagePuller:
         ErrImageNeverPull) then ImagePullBackOff through `waiting`, retrying with the kubelet's doubling backoff.
         `first`: the container's first instance (only then is "already present" announced)."""
         delay = self._settings.image_pull_backoff_seconds
-        while True:
-            present = await self.present(image)
-            if present and policy != "Always":
-                if first:
-                    self._event("Normal", "Pulled", f'Container image "{image}" already present on machine')
-                return
-            if policy == "Never":
-                message = f'Container image "{image}" is not present with pull policy of Never'
-                waiting(ContainerState("waiting", reason="ErrImageNeverPull", message=message))
-                self._event("Warning", "ErrImageNeverPull", message)
-            else:
-                self._event("Normal", "Pulling", f'Pulling image "{image}"')
-                self._push()
-                began = self._clock.monotonic()
-                try:
-                    await self.pull(image)
-                except aiodocker.DockerError as exc:
-                    waiting(ContainerState("waiting", reason="ErrImagePull", message=exc.message))
-                    self._event("Warning", "Failed", f'Failed to pull image "{image}": {exc.message}')
-                else:
-                    took = self._clock.monotonic() - began
-                    self._event("Normal", "Pulled", f'Successfully pulled image "{image}" in {took:.3f}s')
-                    return
+        while (failure := await self._obtain(image, policy, announce=True, first=first)) is not None:
+            waiting(failure)
             self._push()
             await self._clock.sleep(self._settings.image_pull_backoff_seconds)
             message = f'Back-off pulling image "{image}"'
@@ -65,7 +45,47 @@ class ImagePuller:
             self._event("Warning", "Failed", "Error: ImagePullBackOff")
             self._push()
             await self._clock.sleep(delay)
-            delay = min(delay * 2, self._settings.image_pull_backoff_max_seconds)
+            delay = self._next(delay)
+
+    async def ensure_sandbox(self, image: str, *, failed: Callable[[str], None]) -> None:
+        """Return once the sandbox (pause) image is on the engine, pulled IfNotPresent. The kubelet's runtime pulls
+        it without Events of its own: each failure is handed to `failed` (its message) and the pull is retried
+        with the same backoff as a container's image."""
+        delay = self._settings.image_pull_backoff_seconds
+        while (failure := await self._obtain(image, "IfNotPresent", announce=False, first=False)) is not None:
+            failed(f'failed to pull image "{image}": {failure.message}')
+            await self._clock.sleep(delay)
+            delay = self._next(delay)
+
+    async def _obtain(self, image: str, policy: str, *, announce: bool, first: bool) -> ContainerState | None:
+        """One try at having `image` as `policy` wants it: None when it is there, else the waiting state saying
+        why not. `announce`: the Pulling, Pulled and Failed Events the kubelet records for a container's image."""
+        if await self.present(image) and policy != "Always":
+            if announce and first:
+                self._event("Normal", "Pulled", f'Container image "{image}" already present on machine')
+            return None
+        if policy == "Never":
+            message = f'Container image "{image}" is not present with pull policy of Never'
+            if announce:
+                self._event("Warning", "ErrImageNeverPull", message)
+            return ContainerState("waiting", reason="ErrImageNeverPull", message=message)
+        if announce:
+            self._event("Normal", "Pulling", f'Pulling image "{image}"')
+            self._push()
+        began = self._clock.monotonic()
+        try:
+            await self.pull(image)
+        except aiodocker.DockerError as exc:
+            if announce:
+                self._event("Warning", "Failed", f'Failed to pull image "{image}": {exc.message}')
+            return ContainerState("waiting", reason="ErrImagePull", message=exc.message)
+        if announce:
+            took = self._clock.monotonic() - began
+            self._event("Normal", "Pulled", f'Successfully pulled image "{image}" in {took:.3f}s')
+        return None
+
+    def _next(self, delay: float) -> float:
+        return min(delay * 2, self._settings.image_pull_backoff_max_seconds)
 
     async def pull(self, image: str) -> None:
         """Pull `image`, with the pod's credential for its registry when it has one."""

@@ -21,6 +21,11 @@ LABEL_CONTAINER = "vnode.io/container"  # the pod spec's container name; "" for 
 LABEL_ROLE = "vnode.io/role"
 LABEL_ATTEMPT = "vnode.io/attempt"  # 0 for a container's first instance, +1 per restart (its restartCount)
 LABEL_RESTART_POLICY = "vnode.io/restart-policy"  # on the sandbox: the pod's restartPolicy, for adopted pods
+# On the sandbox: the pod's terminationGracePeriodSeconds (when set), for the probe kills of adopted pods.
+LABEL_GRACE_PERIOD = "vnode.io/termination-grace-period-seconds"
+# On an app container with probes: compact JSON of its livenessProbe, readinessProbe, startupProbe and named ports,
+# so an adopted pod is probed as its spec says.
+LABEL_PROBES = "vnode.io/probes"
 # Also set, like the kubelet's dockershim did, so `docker ps` reads well.
 LABEL_K8S_POD = "io.kubernetes.pod.name"
 LABEL_K8S_NAMESPACE = "io.kubernetes.pod.namespace"

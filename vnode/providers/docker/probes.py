@@ -5,12 +5,14 @@ per attempt, success and failure thresholds), the startup gate, and what the res
 `Unhealthy` Events, and a request to kill the container when liveness or startup fails. How one attempt is made
 (exec, HTTP, TCP) is a `Check` given by the runner (`checks.py`); this module makes no engine or network calls, and
 never kills anything itself: its owner (`PodRunner`) runs `ContainerProbes.run` as a task and cancels it with the
-container.
+container. `probe_label` and `probes_from_label` keep what the probes need on the container as a label, so a pod
+adopted after a restart of vnode is probed as its spec says.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -83,6 +85,50 @@ def probe_specs(container: Mapping[str, Any], where: str) -> tuple[ProbeSpec, ..
     return tuple(specs)
 
 
+def initial_verdict(specs: tuple[ProbeSpec, ...]) -> tuple[bool, bool]:
+    """(ready, started) of an instance before any probe answered: a startup probe holds both, a readiness probe
+    holds ready (the kubelet reports a container with probes that have not run yet as not ready)."""
+    kinds = {spec.kind for spec in specs}
+    started = "startup" not in kinds
+    return "readiness" not in kinds and started, started
+
+
+def named_ports(container: Mapping[str, Any]) -> dict[str, int]:
+    """The container's named ports, which httpGet and tcpSocket probes may name instead of a number."""
+    return {str(p["name"]): int(p["containerPort"]) for p in container.get("ports") or []
+            if p.get("name") and p.get("containerPort")}
+
+
+def probe_label(container: Mapping[str, Any]) -> str | None:
+    """Compact JSON of the container's probes and named ports (None without probes): what an adopted container's
+    probes are rebuilt from (`probes_from_label`)."""
+    carried: dict[str, Any] = {key: container[key] for _, key in _FIELDS if container.get(key)}
+    if not carried:
+        return None
+    ports = named_ports(container)
+    if ports:
+        carried["ports"] = [{"name": name, "containerPort": port} for name, port in ports.items()]
+    return json.dumps(carried, separators=(",", ":"), sort_keys=True)
+
+
+def probes_from_label(text: str, where: str) -> dict[str, Any]:
+    """The container fields `probe_label` kept, checked by `probe_specs` (`where` names them in its errors).
+    ValueError or InvalidPod for a label `probe_label` could not have written."""
+    carried = json.loads(text)
+    keys = {key for _, key in _FIELDS}
+    if not isinstance(carried, dict) or not set(carried) <= {*keys, "ports"}:
+        raise ValueError("the probes label is not an object of probes and ports")
+    if not all(isinstance(value, dict) for key, value in carried.items() if key in keys):
+        raise ValueError("the probes label has a probe that is not an object")
+    ports = carried.get("ports", [])
+    if not isinstance(ports, list) or not all(
+            isinstance(p, dict) and isinstance(p.get("name"), str) and isinstance(p.get("containerPort"), int)
+            for p in ports):
+        raise ValueError("the probes label has malformed ports")
+    probe_specs(carried, where)
+    return carried
+
+
 def _number(probe: Mapping[str, Any], key: str, default: int, least: int, field: str) -> float:
     value = probe.get(key)
     if value is None or (value == 0 and default):
@@ -95,21 +141,21 @@ def _number(probe: Mapping[str, Any], key: str, default: int, least: int, field:
 class ContainerProbes:
     """The probe workers of one container instance. `ready` and `started` are what its status reports; `changed`
     is called when either flips, `kill` once when liveness or startup fails past its threshold (then every worker
-    stops: the kubelet holds an instance's probes until it is replaced)."""
+    stops: the kubelet holds an instance's probes until it is replaced). `running_for`: how long the instance
+    has run already (an adopted one), which counts towards initialDelaySeconds."""
 
     def __init__(self, container: str, specs: tuple[ProbeSpec, ...], check: Check, *, clock: Clock,
-                 event: EventSink, changed: Callable[[], None], kill: Callable[[str], None]) -> None:
+                 event: EventSink, changed: Callable[[], None], kill: Callable[[str], None],
+                 running_for: float = 0.0) -> None:
         self._container, self._specs, self._check, self._clock = container, specs, check, clock
         self._event, self._changed, self._kill = event, changed, kill
-        kinds = {spec.kind for spec in specs}
-        self.started = "startup" not in kinds
-        # Before its first success a readiness probe reports not ready; without one, started means ready.
-        self.ready = "readiness" not in kinds and self.started
+        self.ready, self.started = initial_verdict(specs)
         self._started = asyncio.Event()
         if self.started:
             self._started.set()
         self._held = asyncio.Event()
-        self._born = clock.monotonic()  # initialDelaySeconds counts from the instance's start
+        # initialDelaySeconds counts from the instance's start (the kubelet compares with its StartedAt).
+        self._born = clock.monotonic() - max(0.0, running_for)
 
     async def run(self) -> None:
         """Every probe's loop, until the container is killed or this task is cancelled."""

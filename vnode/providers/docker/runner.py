@@ -5,13 +5,13 @@ A `PodRunner` is owned by `DockerProvider`, which runs its `run` as a task, feed
 and calls `terminate` on delete. It reports every change as a `PodStatusUpdate` through `push`. Images are pulled
 by `images.ImagePuller`; each running app container's probes are a task of this runner (`probes.ContainerProbes`),
 cancelled with the instance. It must not keep state the engine cannot give back: an adopted pod (`PodRunner.adopt`,
-read by `adopt.read_pod`) is rebuilt from its containers' labels, and runs without probes (the spec is not there).
+read by `adopt.read_pod`) is rebuilt from its containers' labels, its probes too (`probes.probe_label`). The sandbox
+is started by `sandbox.start_sandbox`, whose failures become `FailedCreatePodSandBox` Events.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -36,6 +36,7 @@ from vnode.providers.docker import naming, spec, status, teardown, volumes
 from vnode.providers.docker.adopt import read_pod
 from vnode.providers.docker.health import PodProbes
 from vnode.providers.docker.images import ImagePuller
+from vnode.providers.docker.sandbox import create_container, start_sandbox
 from vnode.providers.docker.slots import ExitSignals, Slot, never_started, slot_status
 from vnode.util.tasks import first_of
 
@@ -46,8 +47,6 @@ Push = Callable[[PodStatusUpdate], None]
 RESYNC_SECONDS = 5.0
 # The kubelet forgets a container's crash-loop backoff once it ran this long without failing.
 _BACKOFF_RESET_SECONDS = 600.0
-# The API server's default terminationGracePeriodSeconds: how long a container killed for a probe has to stop.
-_GRACE_SECONDS = 30
 
 
 class PodRunner:
@@ -57,6 +56,8 @@ class PodRunner:
         self._clock, self._signals, self._push_to = clock, signals, push
         self._pod = pod
         self._policy = spec.restart_policy(pod) if pod else "Always"
+        # How long a container killed for a probe has to stop.
+        self._grace = spec.grace_period(pod) if pod else spec.DEFAULT_GRACE_SECONDS
         self._init = [Slot(c["name"], "init", c.get("image", ""), c, f"spec.initContainers[{i}]")
                       for i, c in enumerate(pod.init_containers)] if pod else []
         self._apps = [Slot(c["name"], "app", c.get("image", ""), c, f"spec.containers[{i}]")
@@ -79,13 +80,16 @@ class PodRunner:
             ref=self.ref, phase=self._phase, reason=self._reason, message=self._message,
             containers=tuple(self._slot_status(s) for s in self._apps),
             init_containers=tuple(self._slot_status(s) for s in self._init),
-            pod_ip=status.pod_ip(self._sandbox, self._settings.network) if self._sandbox else "",
+            pod_ip=self._pod_ip(),
             start_time=self._start_time, events=tuple(self._events))
 
     def _slot_status(self, slot: Slot) -> ContainerStatus:
-        ready, started = self._probes.verdict(slot.name)
+        ready, started = self._probes.verdict(slot)
         return slot_status(slot, ready=ready, started=started,
                            initializing=slot.role == "app" and not all(s.done for s in self._init))
+
+    def _pod_ip(self) -> str:
+        return status.pod_ip(self._sandbox, self._settings.network) if self._sandbox else ""
 
     def images(self) -> dict[str, str]:
         """The app containers' images, by container name."""
@@ -105,6 +109,9 @@ class PodRunner:
         """Start the pod (or pick up an adopted one) and look after its containers until it is terminal. Engine
         errors are reported as Events and the step is retried with backoff (every step can be repeated)."""
         try:
+            if self._pod is None:  # adopted: its running containers' probes start again, from their labels
+                self._probes.resume(self._apps, self._sandbox, self._pod_ip())
+                self._push()
             await self._run()
         finally:
             await self._probes.stop()
@@ -136,7 +143,8 @@ class PodRunner:
         self._push()
         self._volume_paths = await asyncio.to_thread(volumes.prepare, pod, self._settings)
         if self._sandbox is None:
-            self._sandbox = await self._start_sandbox(pod)
+            self._sandbox = await start_sandbox(self._docker, self._images, pod, node=self._node,
+                                                settings=self._settings, clock=self._clock, failed=self._no_sandbox)
             self._push()
         for slot in self._init:
             while not slot.done:
@@ -150,15 +158,10 @@ class PodRunner:
         self._phase = "Running"
         self._push()
 
-    async def _start_sandbox(self, pod: ResolvedPod) -> Mapping[str, Any]:
-        image = self._settings.pause_image
-        if not await self._images.present(image):
-            await self._images.pull(image)
-        key = naming.ContainerKey(self.ref, "sandbox", "", 0)
-        config = spec.sandbox_config(pod, node=self._node, settings=self._settings)
-        container = await self._create(config, naming.container_name(self._node, key))
-        await container.start()
-        return await container.show()
+    def _no_sandbox(self, message: str) -> None:
+        log.warning("pod %s: cannot create its sandbox (retrying): %s", self.ref.key, message)
+        self._event("Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {message}")
+        self._push()
 
     async def _start_instance(self, slot: Slot) -> None:
         """Pull (as the policy says) and start the container's next instance; keep the one before for `logs -p`."""
@@ -175,7 +178,7 @@ class PodRunner:
         else:
             assert slot.current is not None, "an adopted container restarts from its last instance"
             config = spec.clone_config(slot.current, node=self._node, key=key)
-        created = await self._create(config, naming.container_name(self._node, key))
+        created = await create_container(self._docker, config, naming.container_name(self._node, key))
         self._event("Normal", "Created", f"Created container {slot.name}")
         exited = self._signals.expect(created.id)
         try:
@@ -189,7 +192,7 @@ class PodRunner:
             await teardown.remove_container(self._docker, str(slot.previous["Id"]), self._signals.forget)
         slot.previous, slot.current = slot.current, await created.show()
         slot.attempt, slot.waiting, slot.restart_at = attempt, None, None
-        self._probes.start(slot, self._sandbox, status.pod_ip(self._sandbox or {}, self._settings.network))
+        self._probes.start(slot, self._sandbox, self._pod_ip())
         self._push()
 
     async def _await_exit(self, slot: Slot) -> None:
@@ -205,8 +208,7 @@ class PodRunner:
 
     async def _supervise_once(self) -> None:
         """Wait for an exit, a due restart or a probe's kill, then act on every container that exited."""
-        grace = (self._pod.spec if self._pod else {}).get("terminationGracePeriodSeconds", _GRACE_SECONDS)
-        await self._probes.kill_requested(self._apps, int(grace))
+        await self._probes.kill_requested(self._apps, self._grace)
         now = self._clock.monotonic()
         for slot in self._apps:
             if slot.restart_at is not None and slot.restart_at <= now:
@@ -266,12 +268,6 @@ class PodRunner:
 
     # Engine helpers
 
-    async def _create(self, config: Obj, name: str) -> aiodocker.containers.DockerContainer:
-        """Create `name`, replacing a leftover of an earlier try of the same step (names are per attempt)."""
-        with contextlib.suppress(aiodocker.DockerError):
-            await self._docker.containers.container(name).delete(force=True, v=True)
-        return await self._docker.containers.create(config, name=name)
-
     async def _inspect(self, inspect: Mapping[str, Any]) -> Mapping[str, Any]:
         try:
             return await self._docker.containers.container(str(inspect["Id"])).show()
@@ -309,6 +305,7 @@ class PodRunner:
         runner = cls(docker, ref=ref, node=node, settings=settings, clock=clock, signals=signals, push=push)
         found = await read_pod(docker, summaries)
         runner._sandbox, runner._policy, runner._start_time = found.sandbox, found.restart_policy, found.start_time
+        runner._grace = found.grace_seconds
         runner._init, runner._apps = found.init, found.apps
         if not found.complete:
             # Caught mid-start (vnode stopped before every container existed): the spec is not in the engine.

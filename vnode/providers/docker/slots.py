@@ -54,6 +54,12 @@ class Slot:
     restart_at: float | None = None  # monotonic time of the next restart
     backoff: float = 0.0
     done: bool = False  # terminated and will not restart
+    carried: Mapping[str, Any] | None = None  # an adopted container's probes and named ports, from its label
+
+    @property
+    def probed(self) -> Mapping[str, Any] | None:
+        """The container fields its probes are made from: the spec's, else what its label carried."""
+        return self.container if self.container is not None else self.carried
 
 
 def never_started(slot: Slot) -> Mapping[str, Any]:

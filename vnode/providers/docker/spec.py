@@ -14,7 +14,7 @@ from vnode.config import DockerProviderSettings
 from vnode.errors import InvalidPod
 from vnode.providers.base import ResolvedPod
 from vnode.providers.docker import naming
-from vnode.providers.docker.probes import probe_specs
+from vnode.providers.docker.probes import probe_label, probe_specs
 from vnode.util.quantity import parse_quantity
 
 Obj = dict[str, Any]
@@ -24,6 +24,8 @@ _UNSUPPORTED_CONTAINER = ("lifecycle", "volumeDevices")
 _PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
 _UNSUPPORTED_POD = ("hostNetwork", "hostPID", "hostIPC")
 _UNSUPPORTED_SECURITY = ("seLinuxOptions", "windowsOptions")
+# The API server's default terminationGracePeriodSeconds: how long a container killed for a probe has to stop.
+DEFAULT_GRACE_SECONDS = 30
 # Restart clones copy exactly what `container_config` sets, read back from the old instance's inspect.
 _CLONED_CONFIG = ("Image", "Cmd", "Entrypoint", "Env", "WorkingDir", "User", "Tty", "OpenStdin", "StdinOnce")
 _CLONED_HOST = ("Binds", "NetworkMode", "PidMode", "NanoCpus", "CpuShares", "Memory", "ReadonlyRootfs", "CapAdd",
@@ -32,6 +34,11 @@ _CLONED_HOST = ("Binds", "NetworkMode", "PidMode", "NanoCpus", "CpuShares", "Mem
 
 def restart_policy(pod: ResolvedPod) -> str:
     return str(pod.spec.get("restartPolicy") or "Always")
+
+
+def grace_period(pod: ResolvedPod) -> int:
+    grace = pod.spec.get("terminationGracePeriodSeconds")
+    return DEFAULT_GRACE_SECONDS if grace is None else int(grace)
 
 
 def pull_policy(container: Mapping[str, Any]) -> str:
@@ -82,7 +89,10 @@ def sandbox_config(pod: ResolvedPod, *, node: str, settings: DockerProviderSetti
 
 def sandbox_labels(pod: ResolvedPod, node: str) -> dict[str, str]:
     key = naming.ContainerKey(pod.ref, "sandbox", "", 0)
-    return {**naming.labels(node, key), naming.LABEL_RESTART_POLICY: restart_policy(pod)}
+    found = {**naming.labels(node, key), naming.LABEL_RESTART_POLICY: restart_policy(pod)}
+    if pod.spec.get("terminationGracePeriodSeconds") is not None:
+        found[naming.LABEL_GRACE_PERIOD] = str(grace_period(pod))
+    return found
 
 
 def container_config(pod: ResolvedPod, container: Mapping[str, Any], *, where: str, role: naming.Role, attempt: int,
@@ -91,13 +101,17 @@ def container_config(pod: ResolvedPod, container: Mapping[str, Any], *, where: s
     """The create body of one instance (`attempt`) of a pod container joining the sandbox's namespaces."""
     name = container["name"]
     env = {var.name: var.value for var in pod.env.get(name, ())}
+    labels = naming.labels(node, naming.ContainerKey(pod.ref, role, name, attempt))
+    carried = probe_label(container) if role == "app" else None
+    if carried is not None:
+        labels[naming.LABEL_PROBES] = carried
     config: Obj = {
         "Image": container["image"],
         "Env": [f"{key}={value}" for key, value in env.items()],
         "Tty": bool(container.get("tty")),
         "OpenStdin": bool(container.get("stdin")),
         "StdinOnce": bool(container.get("stdinOnce")),
-        "Labels": naming.labels(node, naming.ContainerKey(pod.ref, role, name, attempt)),
+        "Labels": labels,
     }
     # Kubernetes `command` replaces the image's ENTRYPOINT (and drops its CMD); `args` replaces CMD; both see
     # `$(VAR)` expanded from the container's env.
@@ -127,6 +141,9 @@ def clone_config(inspect: Mapping[str, Any], *, node: str, key: naming.Container
     config: Obj = {k: old[k] for k in _CLONED_CONFIG if old.get(k) is not None}
     config["HostConfig"] = {k: old_host[k] for k in _CLONED_HOST if old_host.get(k) is not None}
     config["Labels"] = naming.labels(node, key)
+    carried = (old.get("Labels") or {}).get(naming.LABEL_PROBES)
+    if carried is not None:
+        config["Labels"][naming.LABEL_PROBES] = carried
     return config
 
 

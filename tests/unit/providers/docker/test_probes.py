@@ -12,7 +12,15 @@ import pytest
 from tests.support.wait import eventually
 from vnode.clock import ManualClock
 from vnode.errors import InvalidPod
-from vnode.providers.docker.probes import ContainerProbes, Outcome, ProbeResult, ProbeSpec, probe_specs
+from vnode.providers.docker.probes import (
+    ContainerProbes,
+    Outcome,
+    ProbeResult,
+    ProbeSpec,
+    probe_label,
+    probe_specs,
+    probes_from_label,
+)
 
 
 @dataclass
@@ -51,15 +59,16 @@ def _container(**probes: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def harness_factory() -> AsyncIterator[Callable[[dict[str, Any], dict[str, list[Outcome | None]]], Harness]]:
+async def harness_factory() -> AsyncIterator[Callable[..., Harness]]:
     tasks: list[asyncio.Task[None]] = []
 
-    def make(container: dict[str, Any], script: dict[str, list[Outcome | None]]) -> Harness:
+    def make(container: dict[str, Any], script: dict[str, list[Outcome | None]], *,
+             running_for: float = 0.0) -> Harness:
         harness = Harness(ManualClock(), script)
         harness.probes = ContainerProbes(
             "main", probe_specs(container, "spec.containers[0]"), harness.check, clock=harness.clock,
             event=lambda kind, reason, message: harness.events.append((kind, reason, message)),
-            changed=harness.changed, kill=harness.kills.append)
+            changed=harness.changed, kill=harness.kills.append, running_for=running_for)
         tasks.append(asyncio.create_task(harness.probes.run(), name="probes under test"))
         return harness
 
@@ -90,6 +99,31 @@ async def test_readiness_waits_for_the_initial_delay_then_probes_every_period(ha
     await h.clock.advance(2)
     await h.until(lambda: h.count("readiness") == 2, "the second probe at 7 s")
     assert [at for _, at in h.calls] == [5.0, 7.0]
+
+
+async def test_time_an_adopted_instance_has_run_counts_towards_the_initial_delay(harness_factory: Any) -> None:
+    h = harness_factory(_container(readinessProbe={"exec": {"command": ["true"]}, "initialDelaySeconds": 5}),
+                        {"readiness": ["success"]}, running_for=4.0)
+    assert h.probes.ready is False  # not ready before the first probe answers
+    await h.clock.advance(1)
+    await h.until(lambda: h.probes.ready, "ready after the first probe")
+    assert [at for _, at in h.calls] == [1.0]
+
+
+def test_a_probes_label_reads_back_as_the_probes_it_was_written_from() -> None:
+    container = {**_container(startupProbe={"tcpSocket": {"port": "web"}, "failureThreshold": 30}),
+                 "ports": [{"name": "web", "containerPort": 80}]}
+    label = probe_label(container)
+    assert label is not None
+    assert probe_specs(probes_from_label(label, "label"), "label") == probe_specs(container, "spec.containers[0]")
+
+
+@pytest.mark.parametrize("label", [
+    "not json", "[]", '{"env": []}', '{"readinessProbe": []}', '{"readinessProbe": {"periodSeconds": 1}}',
+    '{"livenessProbe": {"exec": {"command": ["x"]}}, "ports": [{"name": "web", "containerPort": "80"}]}'])
+def test_a_probes_label_vnode_could_not_have_written_is_refused(label: str) -> None:
+    with pytest.raises((ValueError, InvalidPod)):
+        probes_from_label(label, "label")
 
 
 async def test_readiness_needs_success_threshold_successes_and_failure_threshold_failures(

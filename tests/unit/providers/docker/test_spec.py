@@ -13,6 +13,7 @@ from vnode.config import DockerProviderSettings
 from vnode.errors import InvalidPod
 from vnode.providers.base import EnvVar, PodRef, ResolvedPod, ResolvedVolume
 from vnode.providers.docker import naming, spec
+from vnode.providers.docker.probes import probe_specs, probes_from_label
 
 SETTINGS = DockerProviderSettings(volumes_dir=Path("/v"))
 REF = PodRef("ns", "pod", "uid-1")
@@ -113,6 +114,36 @@ def test_sandbox_uses_the_pause_image_on_the_pod_network_and_records_the_restart
                                  settings=SETTINGS)
     assert (config["Image"], config["HostConfig"]["NetworkMode"]) == (SETTINGS.pause_image, SETTINGS.network)
     assert config["Labels"][naming.LABEL_RESTART_POLICY] == "Never"
+
+
+def test_a_sandbox_records_the_pods_termination_grace_period() -> None:
+    config = spec.sandbox_config(_pod({"name": "main", "image": "i"}, terminationGracePeriodSeconds=7), node="n1",
+                                 settings=SETTINGS)
+    assert config["Labels"][naming.LABEL_GRACE_PERIOD] == "7"
+
+
+PROBED = {"readinessProbe": {"httpGet": {"path": "/ready", "port": "web"}, "periodSeconds": 2},
+          "livenessProbe": {"exec": {"command": ["true"]}},
+          "ports": [{"name": "web", "containerPort": 8080}, {"containerPort": 9090}]}
+
+
+def test_an_app_container_with_probes_carries_them_and_its_named_ports_as_a_label() -> None:
+    label = _config(PROBED)["Labels"][naming.LABEL_PROBES]
+    carried = probes_from_label(label, "label")
+    assert probe_specs(carried, "label") == probe_specs(PROBED, "spec.containers[0]")
+    assert carried["ports"] == [{"name": "web", "containerPort": 8080}]
+
+
+def test_a_container_without_probes_carries_no_probes_label() -> None:
+    assert naming.LABEL_PROBES not in _config({"ports": [{"name": "web", "containerPort": 8080}]})["Labels"]
+
+
+def test_a_restart_clone_keeps_the_probes_label() -> None:
+    old = _config(PROBED)
+    clone = spec.clone_config({"Config": {**old, "Labels": old["Labels"]}, "HostConfig": old["HostConfig"]},
+                              node="n1", key=naming.ContainerKey(REF, "app", "main", 3))
+    assert clone["Labels"][naming.LABEL_PROBES] == old["Labels"][naming.LABEL_PROBES]
+    assert naming.key_of(clone["Labels"]) == naming.ContainerKey(REF, "app", "main", 3)
 
 
 @pytest.mark.parametrize(("image", "policy"), [("busybox", "Always"), ("busybox:latest", "Always"),
