@@ -40,6 +40,14 @@ async def run_pod(world: KubeletWorld, name: str, containers: list[dict[str, Any
     await world.agent.client.create(paths.pods_path("default"), pod)
 
 
+async def logs_of(world: KubeletWorld, name: str) -> str:
+    """The log of a finished pod's container, once the engine has written all of it (its copy may trail the exit)."""
+    async def complete() -> str | None:
+        text = (await world.kubectl().run("logs", name)).stdout
+        return text if text.endswith("\n") else None
+    return await eventually(complete, timeout_seconds=WAIT, what=f"the log of {name}")
+
+
 def phase_is(*phases: str) -> Any:
     return lambda pod: pod.get("status", {}).get("phase") in phases
 
@@ -91,7 +99,7 @@ async def test_init_containers_run_first_in_order(world: KubeletWorld) -> None:
                                             volumeMounts=volume)],
                   volumes=[{"name": "work", "emptyDir": {}}])
     await world.wait_pod("ordered", phase_is("Succeeded"), "Succeeded")
-    assert (await world.kubectl().run("logs", "ordered", "-c", "main")).stdout == "first\nsecond\n"
+    assert await logs_of(world, "ordered") == "first\nsecond\n"
 
 
 async def test_logs_follow_exec_tty_and_port_forward(world: KubeletWorld) -> None:
@@ -175,7 +183,7 @@ async def test_spec_fields_reach_the_container(world: KubeletWorld) -> None:
         {"name": "config", "configMap": {"name": "settings"}}],
         securityContext={"fsGroup": 1000})
     await world.wait_pod("spec", phase_is("Succeeded"), "Succeeded")
-    assert (await kubectl.run("logs", "spec")).stdout.splitlines() == [
+    assert (await logs_of(world, "spec")).splitlines() == [
         # defaultMode 0400 plus fsGroup: the kubelet gives the file to the group and ORs in 0440.
         "1000", "/tmp", "hello", "440", "s3cret", "debug=1", "read-only root"]
 

@@ -13,6 +13,7 @@ import pytest
 from aiodocker.containers import DockerContainer
 
 from tests.support.docker import Images, leftovers, sandbox_network, started_container
+from tests.support.wait import eventually
 from vnode.providers.docker.naming import LABEL_NODE
 
 WAIT_SECONDS = 30
@@ -68,7 +69,11 @@ async def test_containers_in_a_sandbox_share_loopback(docker: aiodocker.Docker, 
         ):
             client_code = await _exit_code(client)
             listener_code = await _exit_code(listener)
-            received = "".join(await listener.log(stdout=True))
+
+            async def logged() -> str:
+                # The engine copies a container's output to its log asynchronously: it may trail the exit.
+                return "".join(await listener.log(stdout=True))
+            received = await eventually(logged, timeout_seconds=10, what="the listener's log")
     assert (client_code, listener_code, received) == (0, 0, "hello-over-loopback\n")
 
 
@@ -85,7 +90,10 @@ async def test_bind_mounted_directory_is_shared(docker: aiodocker.Docker, images
         assert await _exit_code(first) == 0
         async with started_container(docker, reader) as second:
             assert await _exit_code(second) == 0
-            read = "".join(await second.log(stdout=True))
+
+            async def logged() -> str:
+                return "".join(await second.log(stdout=True))
+            read = await eventually(logged, timeout_seconds=10, what="the reader's log")
     assert (read, (shared / "note").read_text()) == ("from-writer\n", "from-writer\n")
 
 
