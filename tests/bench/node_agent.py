@@ -37,7 +37,7 @@ async def start_vnode(kubeconfig: Path) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "vnode", "--log-level", "WARNING", "run", "--kubeconfig", str(kubeconfig),
         env={**os.environ, "VNODE_KUBE__QPS": "0", "VNODE_NODE__INTERNAL_IP": "127.0.0.1",
-             "VNODE_PODS__WORKERS": "32"})
+             "VNODE_PODS__WORKERS": "32", "VNODE_KUBELET__PORT": "0"})
 
 
 class RunningWatcher:
