@@ -24,7 +24,6 @@ from vnode.kubelet.server import KubeletServer
 from vnode.node.agent import NodeAgent
 from vnode.pods.controller import PodController
 from vnode.providers.base import Provider
-from vnode.providers.docker.provider import DockerProvider
 from vnode.providers.metered import MeteredProvider
 from vnode.providers.mock import MockProvider
 from vnode.util.health import BackendHealth
@@ -40,6 +39,9 @@ def build_provider(settings: VnodeSettings, clock: Clock) -> Provider:
     provider = settings.provider
     if isinstance(provider, MockProviderSettings):
         return MockProvider(provider, clock)
+    # Imported only when chosen: a backend's client library costs memory in every vnode that does not use it.
+    from vnode.providers.docker.provider import DockerProvider
+
     return DockerProvider(provider, clock, node_name=settings.node.name)
 
 
