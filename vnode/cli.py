@@ -17,6 +17,7 @@ from vnode.config import VnodeSettings, load_settings
 from vnode.errors import ConfigError, VnodeError
 from vnode.kube.client import KubeClient
 from vnode.kubelet.certs import request_serving_certificate
+from vnode.sandbox.eci.main import run_eci_emulator
 from vnode.sandbox.main import run_sandbox
 
 
@@ -49,6 +50,15 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--node-name", help="name of the virtual node")
     sandbox.add_argument("--no-node", action="store_true", help="serve only the API server (run `vnode run` "
                          "against its kubeconfig yourself)")
+    emulator = commands.add_parser("eci-emulator", help="serve Alibaba Cloud ECI's API locally (for the Aliyun "
+                                   "SDK and vnode's eci provider, with no cloud account)")
+    emulator.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    emulator.add_argument("--port", type=int, help="port to listen on (default 8780; 0 picks a free one)")
+    emulator.add_argument("--region", help="region the emulator is (default cn-hangzhou)")
+    emulator.add_argument("--runtime", choices=["sim", "docker"], help="sim: nothing runs (outcomes from the "
+                          "container's env or command); docker: not implemented yet")
+    emulator.add_argument("--access-key-id", help="the AccessKey ID accepted")
+    emulator.add_argument("--access-key-secret", help="its secret (prefer VNODE_ECI_EMULATOR__ACCESS_KEY_SECRET)")
     certs = commands.add_parser("certs", help="the kubelet API's serving certificate")
     certs_commands = certs.add_subparsers(dest="certs_command", required=True, metavar="ACTION")
     request = certs_commands.add_parser(
@@ -94,6 +104,13 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     put("kubelet.tls_cert_file", getattr(args, "tls_cert_file", None))
     put("kubelet.tls_key_file", getattr(args, "tls_private_key_file", None))
     put("kubelet.client_ca_file", getattr(args, "client_ca_file", None))
+    if args.command == "eci-emulator":
+        put("eci_emulator.host", args.host)
+        put("eci_emulator.port", args.port)
+        put("eci_emulator.region_id", args.region)
+        put("eci_emulator.runtime", args.runtime)
+        put("eci_emulator.access_key_id", args.access_key_id)
+        put("eci_emulator.access_key_secret", args.access_key_secret)
     return out
 
 
@@ -113,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(run_sandbox(settings, start_node=not args.no_node))
         if args.command == "run":
             return asyncio.run(_run_node(settings))
+        if args.command == "eci-emulator":
+            return asyncio.run(run_eci_emulator(settings.eci_emulator))
         if args.command == "certs":
             return asyncio.run(_request_certificate(settings, args))
     except ConfigError as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from vnode.errors import ConfigError
@@ -144,6 +144,56 @@ class SandboxSettings(_Section):
                                "resourceVersions get 410 Gone.")
 
 
+class EciThrottleSettings(_Section):
+    """A token bucket: `burst` calls at once, refilled at `per_second`."""
+
+    burst: int = Field(ge=1, description="Bucket size (calls).")
+    per_second: float = Field(gt=0, description="Refill rate (calls per second).")
+
+
+def _eci_quota(per_minute: int) -> EciThrottleSettings:
+    return EciThrottleSettings(burst=per_minute, per_second=per_minute / 60)
+
+
+def _eci_throttles() -> dict[str, EciThrottleSettings]:
+    """ECI's published per-account quotas (eci.md §5): create and delete are token buckets, the rest per minute."""
+    return {
+        "CreateContainerGroup": EciThrottleSettings(burst=100, per_second=20),
+        "DeleteContainerGroup": EciThrottleSettings(burst=100, per_second=20),
+        "DescribeContainerGroups": _eci_quota(2000),
+        "DescribeContainerGroupStatus": _eci_quota(10000),
+        "DescribeContainerGroupEvents": _eci_quota(10000),
+    }
+
+
+class EciEmulatorSettings(_Section):
+    """`vnode eci-emulator`: a local server speaking ECI's API (2018-08-08) for the SDK, with no cloud account."""
+
+    host: str = Field("127.0.0.1", description="Address to listen on. Flag --host.")
+    port: int = Field(8780, ge=0, le=65535, description="Port to listen on (plain HTTP); 0 picks a free one. "
+                      "Flag --port.")
+    region_id: str = Field("cn-hangzhou", description="The region the emulator is (RegionId). Flag --region.")
+    zone_id: str = Field("cn-hangzhou-h", description="Zone of groups created without ZoneId.")
+    runtime: Literal["sim", "docker"] = Field("sim", description="sim: nothing runs, outcomes come from the "
+                                              "container's env or command; docker: not implemented yet. Flag "
+                                              "--runtime.")
+    access_key_id: str = Field("vnode-emulator", min_length=1, description="The one AccessKey ID accepted. Flag "
+                               "--access-key-id.")
+    access_key_secret: SecretStr = Field(SecretStr("vnode-emulator-secret"), description="Its secret (requests "
+                                         "are HMAC-SHA1 signed with it). Env VNODE_ECI_EMULATOR__ACCESS_KEY_SECRET "
+                                         "or flag --access-key-secret.")
+    scheduling_seconds: float = Field(1.0, ge=0, description="Seconds a new group stays Scheduling.")
+    pending_seconds: float = Field(2.0, ge=0, description="Seconds a group then stays Pending (image pull).")
+    retention_seconds: float = Field(3600.0, ge=0, description="Seconds a finished group stays listed (ECI: 1 h).")
+    max_clock_skew_seconds: float = Field(900.0, gt=0, description="A request whose Timestamp is further from "
+                                          "now is refused (InvalidTimeStamp.Expired).")
+    nonce_ttl_seconds: float = Field(900.0, ge=0, description="How long a SignatureNonce may not be reused.")
+    throttles: dict[str, EciThrottleSettings] = Field(default_factory=_eci_throttles,
+                                                      description="Per-action token buckets; an action not "
+                                                      "listed is not throttled.")
+    request_log_size: int = Field(10_000, ge=0, description="Requests kept in the emulator's request log.")
+
+
 class VnodeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VNODE_", env_nested_delimiter="__", frozen=True,
                                       extra="forbid")
@@ -157,6 +207,7 @@ class VnodeSettings(BaseSettings):
     pods: PodSettings = PodSettings()
     provider: ProviderSettings = MockProviderSettings()
     sandbox: SandboxSettings = SandboxSettings()
+    eci_emulator: EciEmulatorSettings = EciEmulatorSettings()
 
 
 def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None) -> VnodeSettings:
