@@ -47,7 +47,13 @@ async def start_sandbox(docker: aiodocker.Docker, images: ImagePuller, pod: Reso
 
 async def create_container(docker: aiodocker.Docker, config: Mapping[str, Any],
                            name: str) -> aiodocker.containers.DockerContainer:
-    """Create `name`, replacing a leftover of an earlier try of the same step (names are per attempt)."""
+    """Create `name`, replacing a leftover of an earlier try of the same step (names are per attempt). The leftover
+    is looked for only when the engine reports the name taken (409), so a normal start costs one call."""
+    try:
+        return await docker.containers.create(dict(config), name=name)
+    except aiodocker.DockerError as exc:
+        if exc.status != 409:
+            raise
     with contextlib.suppress(aiodocker.DockerError):
         await docker.containers.container(name).delete(force=True, v=True)
     return await docker.containers.create(dict(config), name=name)
