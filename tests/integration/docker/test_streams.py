@@ -146,7 +146,9 @@ async def test_logs_follow_sees_new_lines_and_ends_when_the_container_stops(pod:
     async with asyncio.timeout(WAIT_SECONDS):
         reading = asyncio.create_task(follow())
         await first.wait()
-        assert await pod.streams.exec(pod.ref, "c", ["touch", "/tmp/go"], stream_io()) == 0
+        # Not asserting touch's exit code: the container exits right after it, and the engine may record the
+        # exec as killed (137) when the container's end beats its own bookkeeping of the finished exec.
+        await pod.streams.exec(pod.ref, "c", ["touch", "/tmp/go"], stream_io())
         await reading  # ends by itself once the container exited
     assert bytes(seen) == b"first\nsecond\n"
 
