@@ -3,18 +3,16 @@ the engine (containers, labels), on the host (volume directories) and in the sta
 
 from __future__ import annotations
 
-import asyncio
-import shutil
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiodocker
 import pytest
 
-from tests.support.docker_world import docker_provider_settings, remove_node_containers, tools_image
+from tests.support.docker_world import docker_provider_settings, tools_image
+from tests.support.provider_world import WAIT_SECONDS, ProviderWorld, provider_world, stopped
 from tests.support.wait import eventually
 from vnode.clock import SystemClock
 from vnode.config import DockerProviderSettings
@@ -23,44 +21,8 @@ from vnode.providers.base import ContainerStatus, PodRef, PodStatusUpdate, Resol
 from vnode.providers.docker import naming
 from vnode.providers.docker.provider import DockerProvider
 
-WAIT_SECONDS = 30.0
 MISSING_IMAGE = "localhost:1/vnode-test/missing:1"  # no registry listens there: the pull fails at once
 MISSING_PAUSE_IMAGE = "localhost:1/vnode-test/missing-pause:1"
-
-
-@dataclass
-class World:
-    settings: DockerProviderSettings
-    node: str
-    provider: DockerProvider
-    docker: aiodocker.Docker
-    updates: list[PodStatusUpdate] = field(default_factory=list)
-
-    def latest(self, ref: PodRef) -> PodStatusUpdate | None:
-        return next((u for u in reversed(self.updates) if u.ref.uid == ref.uid), None)
-
-    async def until(self, ref: PodRef, check: Callable[[PodStatusUpdate], bool], what: str) -> PodStatusUpdate:
-        async def probe() -> PodStatusUpdate | None:
-            update = self.latest(ref)
-            return update if update is not None and check(update) else None
-        found = await eventually(probe, timeout_seconds=WAIT_SECONDS, what=what)
-        assert found is not None
-        return found
-
-    async def containers(self, ref: PodRef) -> list[Any]:
-        return list(await self.docker.containers.list(all=True, filters=naming.pod_filter(self.node, ref.uid)))
-
-
-async def _started(settings: DockerProviderSettings, node: str) -> tuple[DockerProvider, asyncio.Task[None],
-                                                                         list[PodStatusUpdate]]:
-    provider = DockerProvider(settings, SystemClock(), node_name=node)
-    updates: list[PodStatusUpdate] = []
-    return provider, asyncio.create_task(provider.run(updates.append), name=f"provider {node}"), updates
-
-
-async def _stopped(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
 
 
 @pytest.fixture
@@ -75,36 +37,23 @@ async def network() -> AsyncIterator[str]:
             await created.delete()
 
 
-async def _world(tmp_path: Path, **overrides: Any) -> AsyncIterator[World]:
-    settings = DockerProviderSettings(**docker_provider_settings(tmp_path, **overrides))
-    node = f"test-{uuid.uuid4().hex[:8]}"
-    provider, task, updates = await _started(settings, node)
-    try:
-        async with aiodocker.Docker(url=settings.host) as docker:
-            yield World(settings, node, provider, docker, updates)
-    finally:
-        await _stopped(task)
-        await remove_node_containers(settings.host, node)
-        shutil.rmtree(settings.volumes_dir, ignore_errors=True)
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[ProviderWorld]:
+    async with provider_world(tmp_path) as running:
+        yield running
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    async for item in _world(tmp_path):
-        yield item
+async def networked(tmp_path: Path, network: str) -> AsyncIterator[ProviderWorld]:
+    async with provider_world(tmp_path, network=network) as running:
+        yield running
 
 
 @pytest.fixture
-async def networked(tmp_path: Path, network: str) -> AsyncIterator[World]:
-    async for item in _world(tmp_path, network=network):
-        yield item
-
-
-@pytest.fixture
-async def pauseless(tmp_path: Path) -> AsyncIterator[World]:
+async def pauseless(tmp_path: Path) -> AsyncIterator[ProviderWorld]:
     """A world whose pause image cannot be pulled: no pod gets a sandbox."""
-    async for item in _world(tmp_path, pause_image=MISSING_PAUSE_IMAGE):
-        yield item
+    async with provider_world(tmp_path, pause_image=MISSING_PAUSE_IMAGE) as running:
+        yield running
 
 
 def _pod(name: str, containers: Sequence[Mapping[str, Any]], *, init: Sequence[Mapping[str, Any]] = (),
@@ -127,11 +76,11 @@ def _named(update: PodStatusUpdate, name: str) -> ContainerStatus:
     return next(c for c in (*update.containers, *update.init_containers) if c.name == name)
 
 
-def _volume(world: World, pod: ResolvedPod, volume: str) -> Path:
+def _volume(world: ProviderWorld, pod: ResolvedPod, volume: str) -> Path:
     return world.settings.volumes_dir.absolute() / pod.ref.uid / volume
 
 
-async def test_containers_share_an_empty_dir_and_localhost_and_the_pod_gets_an_ip(networked: World) -> None:
+async def test_containers_share_an_empty_dir_and_localhost_and_the_pod_gets_an_ip(networked: ProviderWorld) -> None:
     pod = _pod("shared", [
         _sh("server", "echo hello > /work/shared.txt && exec httpd -f -p 8080 -h /work", mounts=["work"]),
         _sh("client", "until wget -q -O /work/fetched.txt http://127.0.0.1:8080/shared.txt; do sleep 0.1; done;"
@@ -153,8 +102,8 @@ async def test_containers_share_an_empty_dir_and_localhost_and_the_pod_gets_an_i
 
 @pytest.mark.parametrize(("script", "phase", "reason", "code"), [
     ("exit 0", "Succeeded", "Completed", 0), ("exit 3", "Failed", "Error", 3)])
-async def test_restart_never_pod_ends_with_the_containers_exit(world: World, script: str, phase: str, reason: str,
-                                                               code: int) -> None:
+async def test_restart_never_pod_ends_with_the_containers_exit(world: ProviderWorld, script: str, phase: str,
+                                                               reason: str, code: int) -> None:
     pod = _pod("once", [_sh("main", script)], restart="Never")
     await world.provider.create_pod(pod)
     done = await world.until(pod.ref, lambda u: u.phase in ("Succeeded", "Failed"), "a terminal phase")
@@ -163,7 +112,7 @@ async def test_restart_never_pod_ends_with_the_containers_exit(world: World, scr
     assert state.finished_at is not None and state.started_at is not None
 
 
-async def test_init_containers_run_in_order_before_app_containers(world: World) -> None:
+async def test_init_containers_run_in_order_before_app_containers(world: ProviderWorld) -> None:
     pod = _pod("init", [_sh("app", "echo app >> /work/order", mounts=["work"])], init=[
         _sh("first", "echo first >> /work/order", mounts=["work"]),
         _sh("second", "echo second >> /work/order", mounts=["work"])], restart="Never", empty_dirs=["work"])
@@ -173,7 +122,7 @@ async def test_init_containers_run_in_order_before_app_containers(world: World) 
     assert [c.state.reason for c in done.init_containers] == ["Completed", "Completed"]
 
 
-async def test_a_bad_image_gives_err_image_pull_then_image_pull_back_off(world: World) -> None:
+async def test_a_bad_image_gives_err_image_pull_then_image_pull_back_off(world: ProviderWorld) -> None:
     pod = _pod("badimage", [{"name": "main", "image": MISSING_IMAGE, "imagePullPolicy": "IfNotPresent"}])
     await world.provider.create_pod(pod)
     backoff = await world.until(pod.ref, lambda u: _named(u, "main").state.reason == "ImagePullBackOff",
@@ -190,7 +139,7 @@ def _sandbox_failed(update: PodStatusUpdate) -> bool:
 
 
 async def test_a_pause_image_that_cannot_be_pulled_keeps_containers_creating_with_a_sandbox_event(
-        pauseless: World) -> None:
+        pauseless: ProviderWorld) -> None:
     pod = _pod("nosandbox", [_sh("main", "exec sleep 100000")])
     await pauseless.provider.create_pod(pod)
     failed = await pauseless.until(pod.ref, _sandbox_failed, "a FailedCreatePodSandBox event")
@@ -204,7 +153,7 @@ async def test_a_pause_image_that_cannot_be_pulled_keeps_containers_creating_wit
     assert await pauseless.containers(pod.ref) == []
 
 
-async def test_a_pod_waiting_for_its_sandbox_is_deleted_cleanly(pauseless: World) -> None:
+async def test_a_pod_waiting_for_its_sandbox_is_deleted_cleanly(pauseless: ProviderWorld) -> None:
     pod = _pod("nosandbox", [_sh("main", "exec sleep 100000", mounts=["work"])], empty_dirs=["work"])
     await pauseless.provider.create_pod(pod)
     await pauseless.until(pod.ref, _sandbox_failed, "a FailedCreatePodSandBox event")
@@ -218,7 +167,7 @@ async def test_a_pod_waiting_for_its_sandbox_is_deleted_cleanly(pauseless: World
     await eventually(gone, timeout_seconds=WAIT_SECONDS, what="the pod's volume dir removed, no container left")
 
 
-async def test_a_crashing_container_restarts_with_backoff_and_keeps_one_previous_instance(world: World) -> None:
+async def test_a_crashing_container_restarts_with_backoff_and_keeps_one_previous_instance(world: ProviderWorld) -> None:
     pod = _pod("crash", [_sh("main", "exit 1")])
     await world.provider.create_pod(pod)
     await world.until(pod.ref, lambda u: _named(u, "main").restart_count >= 3, "three restarts")
@@ -230,7 +179,7 @@ async def test_a_crashing_container_restarts_with_backoff_and_keeps_one_previous
     assert len(apps) <= 2
 
 
-async def test_delete_stops_and_removes_every_container_and_the_volume_dir(world: World) -> None:
+async def test_delete_stops_and_removes_every_container_and_the_volume_dir(world: ProviderWorld) -> None:
     pod = _pod("doomed", [_sh("main", "exec sleep 100000", mounts=["work"])], empty_dirs=["work"])
     await world.provider.create_pod(pod)
     await world.until(pod.ref, lambda u: u.phase == "Running", "Running")
@@ -244,20 +193,20 @@ async def test_delete_stops_and_removes_every_container_and_the_volume_dir(world
     await eventually(gone, timeout_seconds=WAIT_SECONDS, what="containers and volume dir removed")
 
 
-async def test_a_second_provider_adopts_the_running_pod_without_recreating_it(world: World) -> None:
+async def test_a_second_provider_adopts_the_running_pod_without_recreating_it(world: ProviderWorld) -> None:
     pod = _pod("adopted", [_sh("main", "exec sleep 100000")])
     await world.provider.create_pod(pod)
     running = await world.until(pod.ref, lambda u: u.phase == "Running", "Running")
     before = sorted(c.id for c in await world.containers(pod.ref))
-    second, task, _ = await _started(world.settings, world.node)
+    second = world.restarted()
     try:
-        listed = {u.ref.uid: u for u in await second.list_pods()}
+        listed = {u.ref.uid: u for u in await second.provider.list_pods()}
         assert listed[pod.ref.uid].phase == "Running"
         assert _named(listed[pod.ref.uid], "main").container_id == _named(running, "main").container_id
-        await second.create_pod(pod)
+        await second.provider.create_pod(pod)
         assert sorted(c.id for c in await world.containers(pod.ref)) == before
     finally:
-        await _stopped(task)
+        await stopped(second.task)
 
 
 async def test_ping_fails_with_backend_unavailable_when_the_engine_is_unreachable(tmp_path: Path) -> None:
