@@ -10,7 +10,8 @@ T = TypeVar("T")
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T | None]], *, timeout_seconds: float = 10.0, interval: float = 0.05, what: str = "condition"
+    probe: Callable[[], Awaitable[T | None]], *, timeout_seconds: float = 10.0, interval: float = 0.05,
+    what: str = "condition",
 ) -> T:
     """Call `probe` until it returns a truthy value (returned) or `timeout_seconds` pass (AssertionError)."""
     loop = asyncio.get_running_loop()
