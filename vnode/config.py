@@ -60,7 +60,84 @@ class DockerProviderSettings(_Section):
     capacity_pods: str = Field("110", description="How many pods the node takes.")
 
 
-ProviderSettings = Annotated[MockProviderSettings | DockerProviderSettings, Field(discriminator="kind")]
+class EciThrottleSettings(_Section):
+    """A token bucket: `burst` calls at once, refilled at `per_second`."""
+
+    burst: int = Field(ge=1, description="Bucket size (calls).")
+    per_second: float = Field(gt=0, description="Refill rate (calls per second).")
+
+
+def _eci_quota(per_minute: int) -> EciThrottleSettings:
+    return EciThrottleSettings(burst=per_minute, per_second=per_minute / 60)
+
+
+def _eci_throttles() -> dict[str, EciThrottleSettings]:
+    """ECI's published per-account quotas (eci.md §5): create and delete are token buckets, the rest per minute."""
+    return {
+        "CreateContainerGroup": EciThrottleSettings(burst=100, per_second=20),
+        "DeleteContainerGroup": EciThrottleSettings(burst=100, per_second=20),
+        "DescribeContainerGroups": _eci_quota(2000),
+        "DescribeContainerGroupStatus": _eci_quota(10000),
+        "DescribeContainerGroupEvents": _eci_quota(10000),
+        "DescribeMultiContainerGroupMetric": _eci_quota(2000),
+        "UpdateContainerGroup": _eci_quota(1000),
+        "RestartContainerGroup": _eci_quota(1000),
+        "DescribeContainerGroupPrice": _eci_quota(1000),
+        "ExecContainerCommand": _eci_quota(500),
+        "DescribeContainerLog": _eci_quota(500),
+    }
+
+
+class EciProviderSettings(_Section):
+    """Alibaba Cloud Elastic Container Instance: every pod becomes one pay-per-use container group. Credentials come
+    from ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET (/ _SECURITY_TOKEN for a RAM role), or files of those names in
+    `credentials_dir`; never from this file."""
+
+    kind: Literal["eci"] = "eci"
+    region_id: str = Field("cn-hangzhou", min_length=1, description="ECI region (RegionId).")
+    endpoint: str | None = Field(None, description="API endpoint: a bare host is called over HTTPS; an http:// URL "
+                                 "(the ECI emulator) is used as is. Default: the SDK's endpoint for the region.")
+    credentials_dir: Path | None = Field(None, description="Directory holding files named like the credential "
+                                         "variables (a mounted Secret), re-read when they change.")
+    cluster_name: str = Field("default", min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+                              description="Tag on every group vnode creates; with the node name it tells this "
+                              "node's groups from any other's in the account.")
+    security_group_id: str = Field("", description="SecurityGroupId of every group (annotation "
+                                   "k8s.aliyun.com/eci-security-group overrides).")
+    vswitch_ids: tuple[str, ...] = Field((), description="VSwitchIds to place groups in, tried in order on stock "
+                                         "shortage (annotation k8s.aliyun.com/eci-vswitch overrides).")
+    zone_id: str | None = Field(None, description="ZoneId, when no vSwitch decides it.")
+    schedule_strategy: Literal["VSwitchOrdered", "VSwitchRandom"] = Field("VSwitchOrdered", description="How ECI "
+                                                                          "picks among several vSwitches.")
+    capacity_cpu: str = Field("1000", description="Node cpu capacity (Kubernetes quantity): the account's vCPU "
+                              "quota that vnode may use.")
+    capacity_memory: str = Field("4Ti", description="Node memory capacity (Kubernetes quantity).")
+    capacity_pods: str = Field("1000", description="How many pods (container groups) the node takes.")
+    capacity_gpu: str | None = Field(None, description="nvidia.com/gpu capacity; none advertised when unset.")
+    status_poll_seconds: float = Field(5.0, gt=0, description="Seconds between DescribeContainerGroupStatus polls "
+                                       "(SinceSecond window, tag-filtered: calls do not grow with pods).")
+    full_resync_seconds: float = Field(60.0, gt=0, description="Seconds between full tag-filtered status lists "
+                                       "that catch anything a windowed poll missed.")
+    events_poll_seconds: float = Field(10.0, gt=0, description="Seconds between DescribeContainerGroupEvents polls "
+                                       "(ECI events become pod Events).")
+    log_poll_seconds: float = Field(2.0, gt=0, description="Seconds between DescribeContainerLog calls of a "
+                                    "`kubectl logs -f` (ECI has no log streaming).")
+    orphan_sweep_seconds: float = Field(60.0, gt=0, description="Seconds between sweeps deleting groups tagged for "
+                                        "this node whose pod no longer exists (they cost money).")
+    fail_on_create_error: bool = Field(False, description="Default of annotation "
+                                       "k8s.aliyun.com/pod-fail-on-create-err: a create ECI refuses for good fails "
+                                       "the pod instead of leaving it Pending with retries.")
+    quotas: dict[str, EciThrottleSettings] = Field(default_factory=_eci_throttles,
+                                                   description="Client-side token buckets per action (ECI's "
+                                                   "published quotas); an action not listed is not limited.")
+    max_attempts: int = Field(6, ge=1, description="Attempts of one API call on throttling, 5xx and network errors.")
+    max_workers: int = Field(16, ge=1, description="Threads running SDK calls (the SDK blocks).")
+    connect_timeout_seconds: float = Field(5.0, gt=0, description="SDK connect timeout.")
+    read_timeout_seconds: float = Field(10.0, gt=0, description="SDK read timeout.")
+
+
+ProviderSettings = Annotated[MockProviderSettings | DockerProviderSettings | EciProviderSettings,
+                             Field(discriminator="kind")]
 
 
 class NodeSettings(_Section):
@@ -142,28 +219,6 @@ class SandboxSettings(_Section):
     bookmark_interval_seconds: float = Field(60.0, gt=0, description="Seconds between watch bookmarks.")
     watch_history: int = Field(20_000, ge=100, description="Events kept per resource for watch resumption; older "
                                "resourceVersions get 410 Gone.")
-
-
-class EciThrottleSettings(_Section):
-    """A token bucket: `burst` calls at once, refilled at `per_second`."""
-
-    burst: int = Field(ge=1, description="Bucket size (calls).")
-    per_second: float = Field(gt=0, description="Refill rate (calls per second).")
-
-
-def _eci_quota(per_minute: int) -> EciThrottleSettings:
-    return EciThrottleSettings(burst=per_minute, per_second=per_minute / 60)
-
-
-def _eci_throttles() -> dict[str, EciThrottleSettings]:
-    """ECI's published per-account quotas (eci.md §5): create and delete are token buckets, the rest per minute."""
-    return {
-        "CreateContainerGroup": EciThrottleSettings(burst=100, per_second=20),
-        "DeleteContainerGroup": EciThrottleSettings(burst=100, per_second=20),
-        "DescribeContainerGroups": _eci_quota(2000),
-        "DescribeContainerGroupStatus": _eci_quota(10000),
-        "DescribeContainerGroupEvents": _eci_quota(10000),
-    }
 
 
 class EciEmulatorSettings(_Section):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +19,8 @@ from vnode.sandbox.eci.errors import invalid, missing
 from vnode.sandbox.eci.model import ContainerGroup, ContainerSpec
 from vnode.sandbox.eci.store import GroupStore
 
-Handler = Callable[[p.Params], dict[str, Any]]
+# Handlers that wait on a runtime (logs, exec) are coroutines; the rest answer at once.
+Handler = Callable[[p.Params], dict[str, Any] | Awaitable[dict[str, Any]]]
 _GROUP_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,126}[a-z0-9])$")
 _RESTART_POLICIES = ("Always", "Never", "OnFailure")
 _DELETE_TOKENS_KEPT = 10_000

@@ -10,10 +10,12 @@ and `endpoint` says where. This module must not import the Aliyun SDK.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import uuid
 from collections import deque
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -56,19 +58,22 @@ class EciEmulator:
     def calls(self, action: str) -> list[RequestRecord]:
         return [record for record in self.requests if record.action == action]
 
-    def answer(self, method: str, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    async def answer(self, method: str, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
         """The HTTP status and body for one request (everything but the transport)."""
         request_id = str(uuid.uuid4()).upper()
         action = params.get("Action", "")
         try:
             body = self._dispatch(method, action, params)
+            if inspect.isawaitable(body):
+                body = await body
         except EciApiError as exc:
             self.requests.append(RequestRecord(action, method, loggable(params), exc.http_status, exc.code))
             return exc.http_status, exc.body(request_id, self.host_id)
         self.requests.append(RequestRecord(action, method, loggable(params)))
         return 200, {"RequestId": request_id, **body}
 
-    def _dispatch(self, method: str, action: str, params: dict[str, str]) -> dict[str, Any]:
+    def _dispatch(self, method: str, action: str,
+                  params: dict[str, str]) -> dict[str, Any] | Awaitable[dict[str, Any]]:
         self.verifier.verify(method, params)
         handler = self.actions.handlers.get(action)
         if handler is None or params.get("Version") != API_VERSION:
@@ -90,7 +95,7 @@ class EciEmulator:
             # Form fields are signed together with the query (aliyunsdkcore signs body params too).
             params.update(parse_qsl((await request.read()).decode(), keep_blank_values=True))
         try:
-            status, body = self.answer(request.method, params)
+            status, body = await self.answer(request.method, params)
         except Exception:  # answer like the gateway does instead of aiohttp's bare text 500
             log.exception("ECI emulator: %s failed", params.get("Action"))
             error = EciApiError("InternalError")
