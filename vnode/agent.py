@@ -13,7 +13,8 @@ import logging
 import socket
 
 from vnode.clock import Clock
-from vnode.config import MockProviderSettings, VnodeSettings
+from vnode.config import DockerProviderSettings, MockProviderSettings, VnodeSettings
+from vnode.errors import ConfigError
 from vnode.kube.client import KubeClient
 from vnode.kube.events import EventRecorder
 from vnode.kubelet.access import AccessGate
@@ -40,9 +41,11 @@ def build_provider(settings: VnodeSettings, clock: Clock) -> Provider:
     if isinstance(provider, MockProviderSettings):
         return MockProvider(provider, clock)
     # Imported only when chosen: a backend's client library costs memory in every vnode that does not use it.
-    from vnode.providers.docker.provider import DockerProvider
+    if isinstance(provider, DockerProviderSettings):
+        from vnode.providers.docker.provider import DockerProvider
 
-    return DockerProvider(provider, clock, node_name=settings.node.name)
+        return DockerProvider(provider, clock, node_name=settings.node.name)
+    raise ConfigError("provider kind eci: the ECI provider is not wired in yet")
 
 
 def internal_ip(settings: VnodeSettings) -> str:
