@@ -3,8 +3,6 @@ runs on in the same container. The outage is real: vnode reaches the engine thro
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,62 +12,9 @@ import pytest
 
 from tests.support.docker_world import docker_world, tools_image
 from tests.support.kubelet_world import WAIT, KubeletWorld
+from tests.support.relay import SocketRelay
 from tests.support.wait import eventually
 from vnode.kube import paths
-
-
-class SocketRelay:
-    """A unix socket that relays to the engine's while it is up; `cut()` refuses and drops every connection."""
-
-    def __init__(self, path: Path, engine: str) -> None:
-        self.path = path
-        self._engine = engine
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_unix_server(self._relay, path=str(self.path))
-
-    async def cut(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-        for writer in list(self._writers):
-            writer.transport.abort()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        writers = [writer]
-        self._writers.add(writer)
-        try:
-            engine_reader, engine_writer = await asyncio.open_unix_connection(self._engine)
-            writers.append(engine_writer)
-            self._writers.add(engine_writer)
-            await asyncio.gather(_pump(reader, engine_writer), _pump(engine_reader, writer))
-        except (OSError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            for each in writers:
-                self._writers.discard(each)
-                each.transport.abort()
-            self._tasks.discard(task)
-
-
-async def _pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-    while data := await source.read(65536):
-        sink.write(data)
-        await sink.drain()
-    if sink.can_write_eof():
-        sink.write_eof()
 
 
 @pytest.fixture
@@ -77,7 +22,7 @@ async def relay(tmp_path: Path) -> AsyncIterator[SocketRelay]:
     host = os.environ.get("DOCKER_HOST", "")
     if not host.startswith("unix://"):
         pytest.skip(f"the outage relay needs a unix-socket engine, not {host!r}")
-    running = SocketRelay(Path(f"/tmp/vnode-relay-{os.getpid()}.sock"), host.removeprefix("unix://"))
+    running = SocketRelay.to_unix(Path(f"/tmp/vnode-relay-{os.getpid()}.sock"), host.removeprefix("unix://"))
     await running.start()
     try:
         yield running
