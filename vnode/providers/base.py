@@ -151,6 +151,9 @@ class PodStatusUpdate:
     # Facts about the backend instance to publish as pod annotations (e.g. ECI instance id, billed shape).
     annotations: Mapping[str, str] = field(default_factory=dict)
     events: tuple[ProviderEvent, ...] = ()
+    # The backend instance's own state name (ECI: the group Status: Pending, Running, Restarting...), which billing
+    # follows more closely than the pod phase; empty when the backend has none.
+    backend_state: str = ""
 
 
 @dataclass(frozen=True)
