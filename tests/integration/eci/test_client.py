@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -129,3 +130,15 @@ async def test_rotated_credentials_file_is_used_by_the_next_call(
     await client.describe_container_groups()
     calls = emulator.calls("DescribeContainerGroups")
     assert [(c.params["AccessKeyId"], c.code) for c in calls] == [(ACCESS_KEY_ID, ""), ("rotated-key", "")]
+
+
+async def test_a_create_larger_than_a_url_travels_as_a_signed_form(
+        make_client: ClientFactory, emulator: EciEmulator) -> None:
+    # 24 KiB of base64 config file: within ECI's 32 KiB per file, far beyond what a request line carries.
+    content = base64.b64encode(os.urandom(18 * 1024)).decode()
+    volume = {"Name": "cfg", "Type": "ConfigFileVolume",
+              "ConfigFileVolume": {"ConfigFileToPath": [{"Path": "big.bin", "Content": content}]}}
+    await make_client().create_container_group(group("big-1", Volume=[volume]))
+    [call] = emulator.calls("CreateContainerGroup")
+    assert (call.method, call.http_status) == ("POST", 200)
+    assert call.params["Volume.1.ConfigFileVolume.ConfigFileToPath.1.Content"] == content

@@ -31,6 +31,9 @@ from vnode.providers.eci.quota import Quota, RateLimiter, RetryPolicy
 API_VERSION = "2018-08-08"
 # S1 sends these as POST (parameters still in the query string); eci-wire.md §3 says Events is POST-only too.
 _POST_ACTIONS = frozenset({"DescribeContainerGroupStatus", "DescribeContainerGroupEvents", "DeleteContainerGroups"})
+# A group's spec (env, base64 config files) outgrows a URL: these go as a signed POST form body instead, as the
+# gateway accepts for every RPC action (the SDK signs body parameters together with the query).
+_FORM_ACTIONS = frozenset({"CreateContainerGroup", "UpdateContainerGroup"})
 # Transport failures: the SDK wraps every IOError (refused, reset, timeouts) as SDK.HttpError.
 _NETWORK_CODES = frozenset({"SDK.HttpError", "SDK.ServerUnreachable"})
 _CREDENTIAL_CODES = frozenset({"InvalidAccessKeySecret", "SignatureDoesNotMatch", "InvalidAccessKeyId.NotFound",
@@ -196,14 +199,15 @@ class EciClient:
     def _send(self, action: str, query: Mapping[str, str]) -> bytes:
         client = self._client()
         request = RpcRequest("Eci", API_VERSION, action, "eci")  # fresh per attempt: signing mutates a request
-        request.set_method("POST" if action in _POST_ACTIONS else "GET")
+        request.set_method("POST" if action in _POST_ACTIONS | _FORM_ACTIONS else "GET")
         request.set_protocol_type(self._protocol)
         if self.endpoint:
             request.set_endpoint(self.endpoint)  # wins over every resolver, incl. the location-service lookup
         request.set_connect_timeout(self._timeouts[0])
         request.set_read_timeout(self._timeouts[1])
+        add = request.add_body_params if action in _FORM_ACTIONS else request.add_query_param
         for key, value in query.items():
-            request.add_query_param(key, value)
+            add(key, value)
         body: bytes = client.do_action_with_exception(request)
         return body
 
