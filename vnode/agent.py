@@ -14,7 +14,6 @@ import socket
 
 from vnode.clock import Clock
 from vnode.config import DockerProviderSettings, MockProviderSettings, VnodeSettings
-from vnode.errors import ConfigError
 from vnode.kube.client import KubeClient
 from vnode.kube.events import EventRecorder
 from vnode.kubelet.access import AccessGate
@@ -45,7 +44,9 @@ def build_provider(settings: VnodeSettings, clock: Clock) -> Provider:
         from vnode.providers.docker.provider import DockerProvider
 
         return DockerProvider(provider, clock, node_name=settings.node.name)
-    raise ConfigError("provider kind eci: the ECI provider is not wired in yet")
+    from vnode.providers.eci.provider import EciProvider
+
+    return EciProvider(provider, clock, node_name=settings.node.name)
 
 
 def internal_ip(settings: VnodeSettings) -> str:

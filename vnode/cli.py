@@ -14,7 +14,10 @@ from vnode import KUBERNETES_VERSION, __version__
 from vnode.agent import internal_ip, run_agent
 from vnode.clock import SystemClock
 from vnode.config import VnodeSettings, load_settings
-from vnode.errors import ConfigError, VnodeError
+from vnode.cost.ledger import CostLedger
+from vnode.cost.query import FORMATS, ReportQuery
+from vnode.cost.reports import render_report
+from vnode.errors import ConfigError, Invalid, VnodeError
 from vnode.kube.client import KubeClient
 from vnode.kubelet.certs import request_serving_certificate
 from vnode.sandbox.eci.main import run_eci_emulator
@@ -33,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--kubeconfig", type=Path, help="kubeconfig file (default: KUBECONFIG, in-cluster, ~/.kube)")
     run.add_argument("--context", help="kubeconfig context")
     run.add_argument("--node-name", help="name of the virtual node")
-    run.add_argument("--provider", choices=["mock", "docker"], help="backend for the node's pods")
+    run.add_argument("--provider", choices=["mock", "docker", "eci"], help="backend for the node's pods")
     run.add_argument("--kubelet-port", type=int, help="port of the kubelet API published on the Node")
     run.add_argument("--tls-cert-file", type=Path, help="kubelet API serving certificate (default: self-signed)")
     run.add_argument("--tls-private-key-file", type=Path, help="private key of --tls-cert-file")
@@ -43,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="do not taint the node (any pod may then be scheduled here)")
     sandbox = commands.add_parser("sandbox", help="run an in-memory Kubernetes API server and a virtual node on "
                                   "it, for trying vnode without a cluster")
-    sandbox.add_argument("--provider", choices=["mock", "docker"], help="backend for the virtual node's pods")
+    sandbox.add_argument("--provider", choices=["mock", "docker", "eci"], help="backend for the virtual node's pods "
+                         "(eci: an in-process ECI emulator, running containers on Docker when an engine answers)")
     sandbox.add_argument("--state-dir", type=Path, help="where the CA, tokens and kubeconfig are kept")
     sandbox.add_argument("--api-host", help="address to listen on (default 127.0.0.1)")
     sandbox.add_argument("--api-port", type=int, help="port to listen on (default 6443; 0 picks a free one)")
@@ -56,9 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument("--port", type=int, help="port to listen on (default 8780; 0 picks a free one)")
     emulator.add_argument("--region", help="region the emulator is (default cn-hangzhou)")
     emulator.add_argument("--runtime", choices=["sim", "docker"], help="sim: nothing runs (outcomes from the "
-                          "container's env or command); docker: not implemented yet")
+                          "container's env or command); docker: containers run on the Docker engine (DOCKER_HOST)")
+    emulator.add_argument("--docker-node-name", help="node name on the docker runtime's container labels "
+                          "(default eci-emulator): what this emulator owns, and removes, in the engine")
     emulator.add_argument("--access-key-id", help="the AccessKey ID accepted")
     emulator.add_argument("--access-key-secret", help="its secret (prefer VNODE_ECI_EMULATOR__ACCESS_KEY_SECRET)")
+    _cost_parser(commands)
     certs = commands.add_parser("certs", help="the kubelet API's serving certificate")
     certs_commands = certs.add_subparsers(dest="certs_command", required=True, metavar="ACTION")
     request = certs_commands.add_parser(
@@ -76,6 +83,44 @@ def _parser() -> argparse.ArgumentParser:
                          "kubelet.tls_key_file)")
     request.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for approval (default 600)")
     return parser
+
+
+def _cost_parser(commands: Any) -> None:
+    cost = commands.add_parser("cost", help="what the node's pods cost, from the cost ledger")
+    actions = cost.add_subparsers(dest="cost_command", required=True, metavar="ACTION")
+    report = actions.add_parser("report", help="cost per build, job, namespace or label over a time window")
+    report.add_argument("--by", default="build", help="build, job, namespace or label:KEY (default build)")
+    report.add_argument("--since", help="start: a duration before now (7d, 12h, 30m) or an RFC 3339 time "
+                        "(default: the first pod in the ledger)")
+    report.add_argument("--until", help="end: a duration before now or an RFC 3339 time (default: now)")
+    report.add_argument("--format", choices=FORMATS, default="table", help="table (default), csv, json, or html "
+                        "(one self-contained page with a chart)")
+    report.add_argument("--output", "-o", type=Path, help="write the report to this file (default: stdout)")
+    report.add_argument("--db", type=Path, help="the ledger file (default: cost.db_path)")
+
+
+async def _cost_report(settings: VnodeSettings, args: argparse.Namespace) -> int:
+    """`vnode cost report`: read the ledger (while vnode may be writing it) and print or write one report."""
+    params = {"by": args.by, "since": args.since, "until": args.until, "format": args.format}
+    try:
+        query = ReportQuery.from_params({k: v for k, v in params.items() if v is not None})
+    except Invalid as exc:
+        print(f"vnode cost report: {exc}", file=sys.stderr)
+        return 2
+    ledger = await CostLedger.open(args.db or settings.cost.db_path, create=False)
+    try:
+        _, body = await render_report(ledger, query, clock=SystemClock())
+    except Invalid as exc:
+        print(f"vnode cost report: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await ledger.aclose()
+    if args.output is not None:
+        args.output.write_bytes(body)
+    else:
+        sys.stdout.buffer.write(body)
+        sys.stdout.flush()
+    return 0
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -109,6 +154,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         put("eci_emulator.port", args.port)
         put("eci_emulator.region_id", args.region)
         put("eci_emulator.runtime", args.runtime)
+        put("eci_emulator.docker_node_name", args.docker_node_name)
         put("eci_emulator.access_key_id", args.access_key_id)
         put("eci_emulator.access_key_secret", args.access_key_secret)
     return out
@@ -134,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(run_eci_emulator(settings.eci_emulator))
         if args.command == "certs":
             return asyncio.run(_request_certificate(settings, args))
+        if args.command == "cost":
+            return asyncio.run(_cost_report(settings, args))
     except ConfigError as exc:
         print(f"vnode: {exc}", file=sys.stderr)
         return 2

@@ -80,6 +80,7 @@ def _eci_throttles() -> dict[str, EciThrottleSettings]:
         "DescribeContainerGroupStatus": _eci_quota(10000),
         "DescribeContainerGroupEvents": _eci_quota(10000),
         "DescribeMultiContainerGroupMetric": _eci_quota(2000),
+        "DescribeContainerGroupMetric": _eci_quota(2000),
         "UpdateContainerGroup": _eci_quota(1000),
         "RestartContainerGroup": _eci_quota(1000),
         "DescribeContainerGroupPrice": _eci_quota(1000),
@@ -221,6 +222,70 @@ class SandboxSettings(_Section):
                                "resourceVersions get 410 Gone.")
 
 
+class EciInstanceTypePrice(_Section):
+    """One ECS instance type a group can run on (`InstanceType`) and its pay-as-you-go list price."""
+
+    cpu: float = Field(gt=0, description="vCPUs of the type.")
+    memory: float = Field(gt=0, description="Memory of the type (GiB).")
+    gpu: int = Field(0, ge=0, description="GPUs of the type.")
+    gpu_type: str | None = Field(None, description="GPU model (e.g. T4) when gpu > 0.")
+    hourly: float = Field(gt=0, description="Pay-as-you-go price per hour in the table's currency: ECI bills an "
+                          "InstanceType group at the ECS type's price, per second (hourly / 3600).")
+
+
+def _eci_instance_types() -> dict[str, EciInstanceTypePrice]:
+    # ecs.c5.large 0.622 CNY/h is the OriginPrice in the DescribeContainerGroupPrice docs example
+    # (eci-pricing.md §3); the others are illustrative [unverified] China-site prices: set real ones in config.
+    return {
+        "ecs.c5.large": EciInstanceTypePrice(cpu=2, memory=4, hourly=0.622),
+        "ecs.c6.large": EciInstanceTypePrice(cpu=2, memory=4, hourly=0.39),
+        "ecs.c6.xlarge": EciInstanceTypePrice(cpu=4, memory=8, hourly=0.78),
+        "ecs.g6.large": EciInstanceTypePrice(cpu=2, memory=8, hourly=0.5),
+        "ecs.g6.xlarge": EciInstanceTypePrice(cpu=4, memory=16, hourly=1.0),
+        "ecs.gn6i-c4g1.xlarge": EciInstanceTypePrice(cpu=4, memory=15, gpu=1, gpu_type="T4", hourly=8.85),
+    }
+
+
+class EciRegionPrices(_Section):
+    """ECI's pay-as-you-go list prices in one region, in the table's currency (eci-pricing.md §1–2). Defaults: the
+    China site (CNY) general category, as DescribeContainerGroupPrice's docs example quotes cn-hangzhou. The
+    international site (USD) lists vcpu_second 0.0000077, gib_second 0.00000096, economy_vcpu_second 0.00000424."""
+
+    vcpu_second: float = Field(0.000049, ge=0, description="Price per vCPU-second (0.1764 CNY/h).")
+    gib_second: float = Field(0.00000613, ge=0, description="Price per GiB-second of memory (0.0221 CNY/h).")
+    economy_vcpu_second: float = Field(0.000027, ge=0, description="Price per vCPU-second of the economy compute "
+                                       "category (memory costs the same as general).")
+    gpu_second: dict[str, float] = Field(default_factory=lambda: {"T4": 0.00217}, description="Price per "
+                                         "GPU-second by GPU model, for costing GPU pods by share [unverified: ECI "
+                                         "bills GPUs only inside a GPU ECS type's price; T4 is ecs.gn6i-c4g1.xlarge "
+                                         "minus its vCPUs and memory at the rates above].")
+    ephemeral_storage_gib_second: float = Field(0.00000057, ge=0, description="Price per GiB-second of temporary "
+                                                "storage beyond the free amount (PL1 ESSD pay-as-you-go, "
+                                                "≈ 1.5 CNY per GiB-month [unverified]).")
+    free_ephemeral_storage_gib: float = Field(30.0, ge=0, description="Temporary storage included in every group "
+                                              "(GiB).")
+    spot_discount: float = Field(0.9, ge=0, lt=1, description="Share of an instance type's pay-as-you-go price "
+                                 "that its spot market price saves (ECI: 30–90 %; the docs example quotes "
+                                 "ecs.c5.large at 0.056 against 0.622).")
+    instance_types: dict[str, EciInstanceTypePrice] = Field(default_factory=_eci_instance_types,
+                                                            description="ECS types priced here, by name.")
+
+
+class EciPriceTable(_Section):
+    """List prices of ECI per region: what the emulator quotes (DescribeContainerGroupPrice) and what a cost report
+    may estimate with. Prices are per second unless a field says hourly."""
+
+    currency: Literal["CNY", "USD"] = Field("CNY", description="Currency of every price: it follows the account's "
+                                            "site (aliyun.com CNY, alibabacloud.com USD), not the region.")
+    default: EciRegionPrices = Field(default_factory=EciRegionPrices, description="Prices of regions not listed "
+                                     "in `regions` (ECI publishes one vCPU/GiB rate per site).")
+    regions: dict[str, EciRegionPrices] = Field(default_factory=dict, description="Prices by RegionId where they "
+                                                "differ (ECS instance type prices vary by region).")
+
+    def for_region(self, region_id: str) -> EciRegionPrices:
+        return self.regions.get(region_id, self.default)
+
+
 class EciEmulatorSettings(_Section):
     """`vnode eci-emulator`: a local server speaking ECI's API (2018-08-08) for the SDK, with no cloud account."""
 
@@ -230,8 +295,13 @@ class EciEmulatorSettings(_Section):
     region_id: str = Field("cn-hangzhou", description="The region the emulator is (RegionId). Flag --region.")
     zone_id: str = Field("cn-hangzhou-h", description="Zone of groups created without ZoneId.")
     runtime: Literal["sim", "docker"] = Field("sim", description="sim: nothing runs, outcomes come from the "
-                                              "container's env or command; docker: not implemented yet. Flag "
-                                              "--runtime.")
+                                              "container's env or command; docker: each group's containers run on "
+                                              "the Docker engine of `docker`. Flag --runtime.")
+    docker: DockerProviderSettings = Field(DockerProviderSettings(), description="The engine and options of the "
+                                           "docker runtime (the Docker provider's settings).")
+    docker_node_name: str = Field("eci-emulator", min_length=1, max_length=63,
+                                  pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", description="The node name on the "
+                                  "docker runtime's container labels (vnode.io/node): what it owns in the engine.")
     access_key_id: str = Field("vnode-emulator", min_length=1, description="The one AccessKey ID accepted. Flag "
                                "--access-key-id.")
     access_key_secret: SecretStr = Field(SecretStr("vnode-emulator-secret"), description="Its secret (requests "
@@ -239,6 +309,8 @@ class EciEmulatorSettings(_Section):
                                          "or flag --access-key-secret.")
     scheduling_seconds: float = Field(1.0, ge=0, description="Seconds a new group stays Scheduling.")
     pending_seconds: float = Field(2.0, ge=0, description="Seconds a group then stays Pending (image pull).")
+    restart_seconds: float = Field(2.0, ge=0, description="Seconds a restarted or updated group stays Restarting "
+                                   "or Updating before its containers run again (sim runtime).")
     retention_seconds: float = Field(3600.0, ge=0, description="Seconds a finished group stays listed (ECI: 1 h).")
     max_clock_skew_seconds: float = Field(900.0, gt=0, description="A request whose Timestamp is further from "
                                           "now is refused (InvalidTimeStamp.Expired).")
@@ -247,6 +319,47 @@ class EciEmulatorSettings(_Section):
                                                       description="Per-action token buckets; an action not "
                                                       "listed is not throttled.")
     request_log_size: int = Field(10_000, ge=0, description="Requests kept in the emulator's request log.")
+    exec_token_seconds: float = Field(30.0, gt=0, description="How long an ExecContainerCommand WebSocketUri may "
+                                      "be dialled (once) after it was issued.")
+    exec_idle_timeout_seconds: float = Field(60.0, gt=0, description="An exec WebSocket with no traffic (data or "
+                                             "client pings) for this long is closed (ECI: about 60 s).")
+    prices: EciPriceTable = Field(default_factory=EciPriceTable, description="What DescribeContainerGroupPrice "
+                                  "quotes.")
+    metric_cpu_share: float = Field(0.25, ge=0, le=1, description="sim runtime: share of a running container's "
+                                    "vCPUs (its own, else an even split of the group's) its metrics show in use.")
+    metric_memory_share: float = Field(0.5, gt=0, le=1, description="sim runtime: share of a running container's "
+                                       "memory its metrics show as working set.")
+
+
+class CostSettings(_Section):
+    """The cost ledger (vnode/cost): what every pod the node runs was billed for, per build, job and namespace."""
+
+    enabled: bool = Field(True, description="Record pods in the ledger, publish cost metrics and write the "
+                          "vnode.io/cost annotation on finished pods.")
+    db_path: Path = Field(Path(".vnode/cost/ledger.sqlite3"), description="The SQLite ledger file (WAL mode; "
+                          "created with its directory). Flag --db of `vnode cost report`.")
+    retention_days: float = Field(90.0, gt=0, description="Pods that ended longer ago than this are deleted from "
+                                  "the ledger (days).")
+    prune_interval_seconds: float = Field(3600.0, gt=0, description="Seconds between retention sweeps.")
+    region_id: str | None = Field(None, description="Region whose prices cost ECI pods; default: the eci "
+                                  "provider's region_id, else the zone's region.")
+    prices: EciPriceTable = Field(default_factory=EciPriceTable, description="ECI list prices by region (the "
+                                  "same table the ECI emulator quotes from).")
+    notional_vcpu_second: float = Field(0.000049, ge=0, description="Docker and mock pods: price per vCPU-second "
+                                        "(in prices.currency). Default: ECI's China-site list price, so a local run "
+                                        "estimates what ECI would charge; such costs are labelled estimates.")
+    notional_gib_second: float = Field(0.00000613, ge=0, description="Docker and mock pods: price per GiB-second "
+                                       "of memory.")
+    notional_gpu_second: float = Field(0.0, ge=0, description="Docker and mock pods: price per GPU-second.")
+    default_container_cpu: float = Field(1.0, ge=0, description="vCPUs counted for a Docker or mock container that "
+                                         "requests none (ECI's per-container default).")
+    default_container_memory_gib: float = Field(2.0, ge=0, description="GiB counted for a Docker or mock "
+                                                "container that requests no memory (ECI's per-container default).")
+    job_keys: tuple[str, ...] = Field((), description="Pod label or annotation keys naming the job, tried in order "
+                                      "before the Jenkins kubernetes-plugin's (e.g. tekton.dev/pipeline).")
+    build_keys: tuple[str, ...] = Field((), description="Pod label or annotation keys naming the build or run, "
+                                        "tried in order before Jenkins' (e.g. tekton.dev/pipelineRun).")
+    url_keys: tuple[str, ...] = Field((), description="Pod label or annotation keys holding a link to the build.")
 
 
 class VnodeSettings(BaseSettings):
@@ -263,6 +376,7 @@ class VnodeSettings(BaseSettings):
     provider: ProviderSettings = MockProviderSettings()
     sandbox: SandboxSettings = SandboxSettings()
     eci_emulator: EciEmulatorSettings = EciEmulatorSettings()
+    cost: CostSettings = CostSettings()
 
 
 def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None) -> VnodeSettings:

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from vnode.agent import run_agent
 from vnode.clock import SystemClock
-from vnode.config import VnodeSettings
+from vnode.config import EciProviderSettings, VnodeSettings
 from vnode.sandbox import auth
+from vnode.sandbox.eci_backend import sandbox_eci
 from vnode.sandbox.pki import SandboxPKI
 from vnode.sandbox.server import SandboxApiServer
 from vnode.util.gc_tuning import freeze_long_lived_objects
@@ -55,6 +56,7 @@ async def run_sandbox(settings: VnodeSettings, *, start_node: bool = True) -> in
     stopping = asyncio.create_task(stop.wait(), name="sandbox signal wait")
     ready = asyncio.create_task(server.ready.wait(), name="sandbox ready wait")
     tasks: list[asyncio.Task[object]] = []
+    backends = contextlib.AsyncExitStack()  # the ECI emulator, when the node's provider is eci
     try:
         await asyncio.wait({serving, ready}, return_when=asyncio.FIRST_COMPLETED)
         if serving.done():
@@ -64,6 +66,11 @@ async def run_sandbox(settings: VnodeSettings, *, start_node: bool = True) -> in
         agent_started = asyncio.Event()
         node_stop = asyncio.Event()
         agent: asyncio.Task[object]
+        backend_note = ""
+        if start_node and isinstance(settings.provider, EciProviderSettings):
+            eci = await backends.enter_async_context(sandbox_eci(settings, SystemClock()))
+            settings = eci.settings
+            backend_note = f" eci={eci.emulator.endpoint} runtime={eci.emulator.settings.runtime}"
         if start_node:
             agent = asyncio.create_task(run_agent(node_settings(settings, kubeconfig), SystemClock(),
                                                   stop=node_stop, started=agent_started), name="sandbox virtual node")
@@ -75,7 +82,7 @@ async def run_sandbox(settings: VnodeSettings, *, start_node: bool = True) -> in
         await asyncio.wait({serving, stopping, agent, started}, return_when=asyncio.FIRST_COMPLETED)
         if started.done():
             node = settings.node.name if start_node else "none"
-            print(f"vnode sandbox ready: kubeconfig={kubeconfig} node={node}", flush=True)
+            print(f"vnode sandbox ready: kubeconfig={kubeconfig} node={node}{backend_note}", flush=True)
             print(f"  try: KUBECONFIG={kubeconfig} kubectl get nodes", flush=True)
             await asyncio.wait({serving, stopping, agent}, return_when=asyncio.FIRST_COMPLETED)
         node_stop.set()
@@ -90,6 +97,7 @@ async def run_sandbox(settings: VnodeSettings, *, start_node: bool = True) -> in
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
             await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), SHUTDOWN_TIMEOUT_SECONDS / 2)
+        await backends.aclose()
         for task in (ready, stopping, serving, freezing):
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):

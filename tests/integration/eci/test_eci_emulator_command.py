@@ -6,11 +6,13 @@ import asyncio
 import os
 import signal
 import sys
+import uuid
 
 import pytest
 from aliyunsdkeci.request.v20180808.DescribeContainerGroupsRequest import DescribeContainerGroupsRequest
 
 from tests.integration.eci.conftest import Sdk
+from tests.support.docker import docker_host
 
 
 def _env() -> dict[str, str]:
@@ -41,10 +43,19 @@ async def test_ready_line_then_sdk_calls_then_sigterm_exits_zero(monkeypatch: py
             await process.wait()
 
 
-async def test_docker_runtime_is_refused_as_not_implemented() -> None:
+async def test_docker_runtime_prints_its_ready_line() -> None:
+    env = {**_env(), "VNODE_ECI_EMULATOR__DOCKER__HOST": docker_host()}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "vnode", "eci-emulator", "--port", "0", "--runtime", "docker",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=_env())
-    _, stderr = await asyncio.wait_for(process.communicate(), 30)
-    assert process.returncode == 2
-    assert b"not implemented yet" in stderr
+        "--docker-node-name", f"test-{uuid.uuid4().hex[:8]}", stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL, env=env)
+    assert process.stdout is not None
+    try:
+        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        assert line.startswith("vnode eci-emulator ready: endpoint=http://127.0.0.1:"), line
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

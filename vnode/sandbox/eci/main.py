@@ -1,7 +1,8 @@
 """`vnode eci-emulator`: the ECI emulator in the foreground until SIGINT or SIGTERM.
 
 Prints one ready line once the server answers (`vnode eci-emulator ready: endpoint=... region=...`) and stops
-everything it started on a signal. Only the `sim` runtime exists so far.
+everything it started on a signal. `--runtime sim` runs nothing; `--runtime docker` runs each group's containers on
+the Docker engine (and removes them all when it stops).
 """
 
 from __future__ import annotations
@@ -13,15 +14,12 @@ import sys
 
 from vnode.clock import SystemClock
 from vnode.config import EciEmulatorSettings
-from vnode.errors import ConfigError
 from vnode.sandbox.eci.server import EciEmulator
 
 SHUTDOWN_TIMEOUT_SECONDS = 8.0
 
 
 async def run_eci_emulator(settings: EciEmulatorSettings) -> int:
-    if settings.runtime != "sim":
-        raise ConfigError(f"eci-emulator: --runtime {settings.runtime} is not implemented yet; use --runtime sim")
     emulator = EciEmulator(settings, SystemClock())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

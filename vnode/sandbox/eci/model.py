@@ -1,28 +1,70 @@
-"""The emulator's container groups as immutable specs plus a timeline, and the `sim` runtime's outcome rules.
+"""The emulator's container groups as immutable specs: what CreateContainerGroup asked for, nothing that happened.
 
-A group's state is never stored: it is computed from its timeline (created, pending, running) and each container's
-sim outcome at the instant asked, so thousands of groups need no background task and a ManualClock drives them
-exactly. This module must not parse request parameters or render responses.
-
-The sim runtime runs nothing. A container's outcome comes from, in order:
-- env `VNODE_SIM_RUN_SECONDS` (seconds from Running to exit) and `VNODE_SIM_EXIT_CODE` (default 0);
-- else its command and args: `sleep N` gives N seconds, `exit M` gives exit code M;
-- else it runs until the group is deleted.
-A container that exits is restarted at once under restartPolicy Always, or OnFailure with a non-zero code (each run
-lasts at least 1 s); otherwise it stays terminated. The group ends when every container has terminated.
+What a group is doing (status, container states, events, logs) belongs to its runtime (`runtime.GroupRuntime`);
+this module only holds the request's content, in the shape runtimes and `views` need. It must not parse request
+parameters, render responses or compute state.
 """
 
 from __future__ import annotations
 
-import math
-import re
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime
 
-RUN_SECONDS_ENV = "VNODE_SIM_RUN_SECONDS"
-EXIT_CODE_ENV = "VNODE_SIM_EXIT_CODE"
-_SLEEP = re.compile(r"\bsleep\s+(\d+(?:\.\d+)?)\b")
-_EXIT = re.compile(r"\bexit\s+(\d+)\b")
+
+@dataclass(frozen=True)
+class Probe:
+    """A ReadinessProbe/LivenessProbe/StartupProbe: exactly one of exec, http_get (path, port, scheme), tcp_port."""
+
+    exec_command: tuple[str, ...] = ()
+    http_path: str = ""
+    http_port: int = 0
+    http_scheme: str = ""
+    tcp_port: int = 0
+    initial_delay_seconds: int = 0
+    period_seconds: int = 10
+    timeout_seconds: int = 1
+    success_threshold: int = 1
+    failure_threshold: int = 3
+
+
+@dataclass(frozen=True)
+class SecurityContext:
+    read_only_root_filesystem: bool = False
+    run_as_user: int | None = None
+    run_as_group: int | None = None
+    run_as_non_root: bool = False
+    privileged: bool = False
+    capabilities_add: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Handler:
+    """A lifecycle PostStart/PreStop handler (ECI's flat `Lifecycle{PostStart,PreStop}Handler*` keys)."""
+
+    exec_command: tuple[str, ...] = ()
+    http_host: str = ""
+    http_port: int = 0
+    http_path: str = ""
+    http_scheme: str = ""
+    http_headers: tuple[tuple[str, str], ...] = ()
+    tcp_host: str = ""
+    tcp_port: int = 0
+
+
+@dataclass(frozen=True)
+class VolumeMount:
+    name: str
+    mount_path: str
+    sub_path: str = ""
+    read_only: bool = False
+    mount_propagation: str = ""
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    key: str
+    value: str = ""
+    field_path: str = ""  # FieldRef.FieldPath: ECI documents only status.podIP
 
 
 @dataclass(frozen=True)
@@ -31,27 +73,73 @@ class ContainerSpec:
     image: str
     cpu: float = 0.0
     memory: float = 0.0
+    gpu: int = 0
     commands: tuple[str, ...] = ()
     args: tuple[str, ...] = ()
-    env: tuple[tuple[str, str], ...] = ()
+    env: tuple[tuple[str, str], ...] = ()  # plain Key/Value pairs, as a process sees them
+    env_vars: tuple[EnvVar, ...] = ()  # every EnvironmentVar as given, FieldRef included
     working_dir: str = ""
     image_pull_policy: str = "IfNotPresent"
     ports: tuple[tuple[int, str], ...] = ()
+    volume_mounts: tuple[VolumeMount, ...] = ()
+    readiness_probe: Probe | None = None
+    liveness_probe: Probe | None = None
+    startup_probe: Probe | None = None
+    security_context: SecurityContext | None = None
+    post_start: Handler | None = None
+    pre_stop: Handler | None = None
     stdin: bool = False
+    stdin_once: bool = False
     tty: bool = False
+    termination_message_path: str = ""
+    termination_message_policy: str = ""
 
-    def sim_outcome(self) -> tuple[float | None, int]:
-        """(seconds from Running to exit, or None for forever; exit code)."""
-        env = dict(self.env)
-        text = " ".join(self.commands + self.args)
-        exit_match = _EXIT.search(text)
-        exit_code = int(env.get(EXIT_CODE_ENV) or (exit_match.group(1) if exit_match else 0))
-        if env.get(RUN_SECONDS_ENV):
-            return float(env[RUN_SECONDS_ENV]), exit_code
-        sleep_match = _SLEEP.search(text)
-        if sleep_match:
-            return float(sleep_match.group(1)), exit_code
-        return (0.0 if exit_match else None), exit_code
+
+@dataclass(frozen=True)
+class ConfigFile:
+    path: str
+    content: bytes = field(repr=False)  # decoded from the request's base64
+    mode: int | None = None
+
+
+@dataclass(frozen=True)
+class Volume:
+    name: str
+    type: str  # EmptyDirVolume | NFSVolume | ConfigFileVolume | HostPathVolume | DiskVolume | FlexVolume
+    medium: str = ""  # EmptyDirVolume.Medium
+    size_limit: str = ""  # EmptyDirVolume.SizeLimit, e.g. "1Gi"
+    server: str = ""  # NFSVolume.Server
+    path: str = ""  # NFSVolume.Path, HostPathVolume.Path
+    read_only: bool = False  # NFSVolume.ReadOnly
+    files: tuple[ConfigFile, ...] = ()
+    default_mode: int | None = None  # ConfigFileVolume.DefaultMode
+    host_path_type: str = ""  # HostPathVolume.Type
+    disk_id: str = ""
+    disk_size: int = 0
+    fs_type: str = ""
+    flex_driver: str = ""
+    flex_options: str = ""
+
+
+@dataclass(frozen=True)
+class RegistryCredential:
+    server: str
+    user_name: str
+    password: str = field(repr=False)  # never echoed, never logged
+
+
+@dataclass(frozen=True)
+class DnsConfig:
+    name_servers: tuple[str, ...] = ()
+    searches: tuple[str, ...] = ()
+    options: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Spot:
+    strategy: str = "NoSpot"  # NoSpot | SpotWithPriceLimit | SpotAsPriceGo
+    price_limit: float | None = None
+    duration: int | None = None  # protection hours
 
 
 @dataclass(frozen=True)
@@ -63,6 +151,7 @@ class ContainerState:
     exit_code: int | None = None
     restart_count: int = 0
     last: ContainerState | None = None
+    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,70 +167,21 @@ class ContainerGroup:
     tags: tuple[tuple[str, str], ...]
     containers: tuple[ContainerSpec, ...]
     init_containers: tuple[ContainerSpec, ...]
-    volumes: tuple[tuple[str, str], ...]  # (name, type)
+    volumes: tuple[Volume, ...]
     created: datetime
-    pending_at: datetime
-    running_at: datetime
-    intranet_ip: str
+    intranet_ip: str  # the address the group gets once scheduled
     extra: tuple[tuple[str, str], ...] = ()  # echoed group fields: VSwitchId, SecurityGroupId, InstanceType...
+    instance_type: str = ""
+    spot: Spot = Spot()
+    registry_credentials: tuple[RegistryCredential, ...] = ()
+    dns_policy: str = ""
+    dns_config: DnsConfig | None = None
+    host_aliases: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (ip, hostnames)
+    termination_grace_period_seconds: int | None = None
+    active_deadline_seconds: int | None = None
+    ephemeral_storage: int = 0
+    sysctls: tuple[tuple[str, str], ...] = ()
 
-    def container_state(self, spec: ContainerSpec, now: datetime) -> ContainerState:
-        if now < self.pending_at:
-            return ContainerState("Waiting", "Scheduling")
-        if now < self.running_at:
-            return ContainerState("Waiting", "ContainerCreating")
-        run_seconds, exit_code = spec.sim_outcome()
-        if run_seconds is None:
-            return ContainerState("Running", "Started", started=self.running_at)
-        reason = "Completed" if exit_code == 0 else "Error"
-        restarts = self.restart_policy == "Always" or (self.restart_policy == "OnFailure" and exit_code != 0)
-        if not restarts:
-            end = self.running_at + timedelta(seconds=run_seconds)
-            if now < end:
-                return ContainerState("Running", "Started", started=self.running_at)
-            return ContainerState("Terminated", reason, self.running_at, end, exit_code)
-        period = max(run_seconds, 1.0)
-        runs = math.floor((now - self.running_at).total_seconds() / period)
-        started = self.running_at + timedelta(seconds=runs * period)
-        last = None
-        if runs:
-            last = ContainerState("Terminated", reason, started - timedelta(seconds=period), started, exit_code)
-        return ContainerState("Running", "Started", started=started, restart_count=runs, last=last)
-
-    def ended_at(self) -> datetime | None:
-        """When every container has terminated for good, or None while one may still run."""
-        ends = []
-        for spec in self.containers:
-            run_seconds, exit_code = spec.sim_outcome()
-            restarts = self.restart_policy == "Always" or (self.restart_policy == "OnFailure" and exit_code != 0)
-            if run_seconds is None or restarts:
-                return None
-            ends.append(self.running_at + timedelta(seconds=run_seconds))
-        return max(ends, default=self.running_at)
-
-    def status(self, now: datetime) -> str:
-        if now < self.pending_at:
-            return "Scheduling"
-        if now < self.running_at:
-            return "Pending"
-        end = self.ended_at()
-        if end is None or now < end:
-            return "Running"
-        failed = any(spec.sim_outcome()[1] != 0 for spec in self.containers)
-        return "Failed" if failed else "Succeeded"
-
-    def last_transition(self, now: datetime) -> datetime:
-        """When `status(now)` was entered: what `SinceSecond` windows are matched against."""
-        end = self.ended_at()
-        moments = [self.created, self.pending_at, self.running_at] + ([end] if end else [])
-        return max(m for m in moments if m <= now)
-
-    def events(self, now: datetime) -> list[tuple[datetime, str, str, str]]:
-        """(time, type, reason, message) of what has happened by `now`, oldest first, like ECI's K8s events."""
-        found = [(self.pending_at, "Normal", "Scheduled", f"Successfully assigned {self.id} to {self.zone_id}")]
-        for spec in self.containers:
-            found.append((self.pending_at, "Normal", "Pulling", f'pulling image "{spec.image}"'))
-            found.append((self.running_at, "Normal", "Pulled", f'Successfully pulled image "{spec.image}"'))
-            found.append((self.running_at, "Normal", "Created", f"Created container {spec.name}"))
-            found.append((self.running_at, "Normal", "Started", f"Started container {spec.name}"))
-        return [event for event in found if event[0] <= now]
+    def spec(self, name: str) -> ContainerSpec | None:
+        """The app or init container called `name`."""
+        return next((c for c in self.containers + self.init_containers if c.name == name), None)

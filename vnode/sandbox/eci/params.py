@@ -42,6 +42,18 @@ def required(params: Params, name: str) -> str:
     return value
 
 
+def present(params: Params, name: str) -> str | None:
+    """The value, or None when absent, empty, or the SDK's "None" for a field it always sends (e.g. ReadOnly)."""
+    value = params.get(name)
+    return None if value is None or value in ("", "None") else value
+
+
+def optional_int(params: Params, name: str, *, low: int, high: int) -> int | None:
+    if present(params, name) is None:
+        return None
+    return integer(params, name, 0, low=low, high=high)
+
+
 def boolean(params: Params, name: str, default: bool = False) -> bool:
     # Python SDK requests send str(True) = "True"; other SDKs send "true". Unset fields may arrive as "None".
     value = params.get(name)
@@ -53,8 +65,8 @@ def boolean(params: Params, name: str, default: bool = False) -> bool:
 
 
 def number(params: Params, name: str, default: float | None = None) -> float | None:
-    value = params.get(name)
-    if value is None or value == "":
+    value = present(params, name)
+    if value is None:
         return default
     try:
         return float(value)
@@ -63,8 +75,8 @@ def number(params: Params, name: str, default: float | None = None) -> float | N
 
 
 def integer(params: Params, name: str, default: int, *, low: int, high: int) -> int:
-    value = params.get(name)
-    if value is None or value == "":
+    value = present(params, name)
+    if value is None:
         return default
     try:
         parsed = int(value)

@@ -1,8 +1,9 @@
 """The emulator's region: the container groups that exist, ClientToken idempotency, filtering, paging, retention.
 
 `GroupStore` owns the set of groups and when they are forgotten: a finished group is kept `retention_seconds`
-(ECI: 1 hour) after it ends, then dropped, as DescribeContainerGroups stops returning it. It must not render
-responses or parse parameters; states come from `model.ContainerGroup`.
+(ECI: 1 hour) after it ends, then dropped, as DescribeContainerGroups stops returning it; its runtime is told to
+stop it whenever it is forgotten (deleted or expired). It must not render responses or parse parameters; when a
+group ended comes from its runtime.
 """
 
 from __future__ import annotations
@@ -11,20 +12,14 @@ import secrets
 import string
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from vnode.clock import Clock
 from vnode.sandbox.eci.errors import EciApiError, invalid
 from vnode.sandbox.eci.model import ContainerGroup
+from vnode.sandbox.eci.runtime import GroupRuntime
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
-
-
-@dataclass(frozen=True)
-class Timings:
-    scheduling_seconds: float = 1.0  # Scheduling → Pending: resources allocated
-    pending_seconds: float = 2.0  # Pending → Running: image pulled, containers started
-    retention_seconds: float = 3600.0  # a finished group is listed this long after it ends
 
 
 @dataclass(frozen=True)
@@ -41,17 +36,19 @@ def not_found(group_id: str) -> EciApiError:
 
 
 class GroupStore:
-    def __init__(self, clock: Clock, timings: Timings) -> None:
+    def __init__(self, clock: Clock, runtime: GroupRuntime, *, retention_seconds: float = 3600.0) -> None:
         self._clock = clock
-        self._timings = timings
+        self.runtime = runtime
+        self._retention_seconds = retention_seconds
         self._groups: dict[str, ContainerGroup] = {}  # insertion order = creation order
         self._tokens: dict[str, str] = {}  # CreateContainerGroup ClientToken → group id
         self._token_of: dict[str, str] = {}  # group id → its ClientToken
         self._seq = 0
 
     def create(self, draft: ContainerGroup, client_token: str | None) -> tuple[ContainerGroup, bool]:
-        """Store a new group built from `draft` (id, seq, times and IP are assigned here). With a ClientToken seen
-        before, the group created then is returned instead (created=False): a retried create never makes two."""
+        """Store a new group built from `draft` (id, seq, creation time and IP are assigned here) and start it on
+        the runtime. With a ClientToken seen before, the group created then is returned instead (created=False): a
+        retried create never makes two."""
         self.prune()
         if client_token:
             if len(client_token) > 64 or not client_token.isascii():
@@ -60,17 +57,20 @@ class GroupStore:
             if known is not None:
                 return known, False
         self._seq += 1
-        now = self._clock.now()
-        pending_at = now + timedelta(seconds=self._timings.scheduling_seconds)
         group = replace(draft, id="eci-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(20)), seq=self._seq,
-                        created=now, pending_at=pending_at,
-                        running_at=pending_at + timedelta(seconds=self._timings.pending_seconds),
+                        created=self._clock.now(),
                         intranet_ip=f"10.{(self._seq >> 16) & 255}.{(self._seq >> 8) & 255}.{self._seq & 255}")
         self._groups[group.id] = group
         if client_token:
             self._tokens[client_token] = group.id
             self._token_of[group.id] = client_token
+        self.runtime.start(group)
         return group, True
+
+    def replace(self, group: ContainerGroup) -> None:
+        """Store a changed version of a known group (UpdateContainerGroup); the runtime is told by the caller."""
+        self.get(group.id)
+        self._groups[group.id] = group
 
     def get(self, group_id: str) -> ContainerGroup:
         self.prune()
@@ -115,18 +115,19 @@ class GroupStore:
 
     def prune(self) -> None:
         """Forget groups that ended more than `retention_seconds` ago."""
-        horizon = self._clock.now() - timedelta(seconds=self._timings.retention_seconds)
-        expired = [g.id for g in self._groups.values() if _ended_before(g, horizon)]
+        now = self._clock.now()
+        horizon = now - timedelta(seconds=self._retention_seconds)
+        expired = []
+        for group in self._groups.values():
+            end = self.runtime.ended_at(group, now)
+            if end is not None and end < horizon:
+                expired.append(group.id)
         for group_id in expired:
             self._forget(group_id)
 
     def _forget(self, group_id: str) -> None:
-        del self._groups[group_id]
+        group = self._groups.pop(group_id)
         token = self._token_of.pop(group_id, None)
         if token is not None:
             del self._tokens[token]
-
-
-def _ended_before(group: ContainerGroup, horizon: datetime) -> bool:
-    end = group.ended_at()
-    return end is not None and end < horizon
+        self.runtime.stop(group)

@@ -9,7 +9,8 @@ import pytest
 from vnode.clock import ManualClock
 from vnode.sandbox.eci.actions import EciActions
 from vnode.sandbox.eci.errors import EciApiError
-from vnode.sandbox.eci.store import GroupStore, Timings
+from vnode.sandbox.eci.sim_runtime import SimRuntime, SimTimings
+from vnode.sandbox.eci.store import GroupStore
 
 
 @pytest.fixture
@@ -19,7 +20,8 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def actions(clock: ManualClock) -> EciActions:
-    store = GroupStore(clock, Timings(scheduling_seconds=1, pending_seconds=2, retention_seconds=3600))
+    runtime = SimRuntime(clock, SimTimings(scheduling_seconds=1, pending_seconds=2, restart_seconds=2))
+    store = GroupStore(clock, runtime, retention_seconds=3600)
     return EciActions(store, clock, region_id="cn-hangzhou", zone_id="cn-hangzhou-h")
 
 

@@ -1,0 +1,58 @@
+"""Helpers shared by the log and exec tests: an `EciClient` on the emulator and a group that is Running."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from tests.integration.eci.conftest import ACCESS_KEY_ID, ACCESS_KEY_SECRET, REGION
+from vnode.clock import ManualClock, SystemClock
+from vnode.config import EciEmulatorSettings
+from vnode.providers.eci.client import EciClient
+from vnode.providers.eci.credentials import Credentials, StaticCredentials
+from vnode.providers.eci.quota import RetryPolicy
+from vnode.sandbox.eci.server import EciEmulator
+
+# The sim runtime's defaults: Scheduling 1 s, then Pending 2 s, then Running.
+SECONDS_TO_RUNNING = 3.5
+
+
+def eci_client(emulator: EciEmulator) -> EciClient:
+    return EciClient(region_id=REGION, endpoint=emulator.endpoint, clock=SystemClock(),
+                     credentials=StaticCredentials(Credentials(ACCESS_KEY_ID, ACCESS_KEY_SECRET)),
+                     retry=RetryPolicy(max_attempts=2, base_seconds=0.001, throttled_base_seconds=0.001,
+                                       cap_seconds=0.01))
+
+
+def group_params(name: str, *, log: str = "", command: tuple[str, ...] = ("sleep", "3600"),
+                 restart_policy: str = "Never", env: dict[str, str] | None = None) -> dict[str, Any]:
+    variables = {"VNODE_SIM_LOG": log, **(env or {})} if log else dict(env or {})
+    return {"ContainerGroupName": name, "RestartPolicy": restart_policy,
+            "Container": [{"Name": "main", "Image": "busybox", "Command": list(command),
+                           "EnvironmentVar": [{"Key": k, "Value": v} for k, v in variables.items()]}]}
+
+
+async def running_group(client: EciClient, clock: ManualClock, name: str, **kwargs: Any) -> str:
+    """Create a group and move the emulator's clock until its container runs."""
+    group_id = await client.create_container_group(group_params(name, **kwargs))
+    await clock.advance(SECONDS_TO_RUNNING)
+    return group_id
+
+
+@asynccontextmanager
+async def serving(settings: EciEmulatorSettings, clock: ManualClock) -> AsyncIterator[EciEmulator]:
+    """An emulator with these settings, for tests that need other than the shared fixture's."""
+    server = EciEmulator(settings, clock)
+    task = asyncio.create_task(server.run(), name="eci emulator")
+    ready = asyncio.ensure_future(server.ready.wait())
+    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+    ready.cancel()
+    await asyncio.gather(ready, return_exceptions=True)
+    try:
+        assert server.ready.is_set()
+        yield server
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
