@@ -22,7 +22,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from vnode.clock import Clock
-from vnode.config import CostSettings
+from vnode.config import CostSettings, EciPriceTable
 from vnode.cost.identity import IdentityRules, PodIdentity, identify
 from vnode.cost.ledger import CostLedger
 from vnode.cost.ledger_rows import PodRecord, micros
@@ -74,6 +74,7 @@ class CostRecordingProvider:
         self._clock = clock
         self._provider = provider_name
         self._metrics = metrics
+        self._settings, self._region_id = settings, region_id
         self._pricer = Pricer(settings, region_id=region_id)
         self._rules = IdentityRules.from_settings(settings)
         self._defaults = SpecDefaults(cpu=decimal_of(settings.default_container_cpu),
@@ -84,6 +85,11 @@ class CostRecordingProvider:
         self._ended: OrderedDict[str, _Live] = OrderedDict()
         self._restore_lock = asyncio.Lock()
         self._restored = False
+
+    def use_prices(self, table: EciPriceTable) -> None:
+        """Price pods whose shape is set from now on with `table` (e.g. from `pricing.refresh_region_prices`);
+        pods already priced keep the basis stored with them."""
+        self._pricer = Pricer(self._settings.model_copy(update={"prices": table}), region_id=self._region_id)
 
     # Recorded calls
 

@@ -25,10 +25,13 @@ SUBRESOURCE_VERBS = {
     "approval": ["get", "patch", "update"],
     "finalize": ["update"],
     "token": ["create"],
+    "scale": ["get", "patch", "update"],
 }
 SUBRESOURCE_KINDS = {"binding": "Binding", "token": "TokenRequest", "exec": "PodExecOptions",
                      "attach": "PodAttachOptions", "portforward": "PodPortForwardOptions",
-                     "log": "Pod", "proxy": "NodeProxyOptions"}
+                     "log": "Pod", "proxy": "NodeProxyOptions", "scale": "Scale"}
+# Subresources served in another group's type: kubectl's scale client reads the Scale kind's group from here.
+SUBRESOURCE_GROUP_VERSIONS = {"scale": ("autoscaling", "v1")}
 
 
 def version_info() -> Obj:
@@ -71,8 +74,11 @@ def _resource_entries(rtype: ResourceType) -> list[Obj]:
         entry["categories"] = list(rtype.categories)
     entries = [entry]
     for sub in rtype.subresources:
-        entries.append({"name": f"{rtype.resource}/{sub}", "singularName": "", "namespaced": rtype.namespaced,
-                        "kind": SUBRESOURCE_KINDS.get(sub, rtype.kind), "verbs": SUBRESOURCE_VERBS[sub]})
+        sub_entry: Obj = {"name": f"{rtype.resource}/{sub}", "singularName": "", "namespaced": rtype.namespaced,
+                          "kind": SUBRESOURCE_KINDS.get(sub, rtype.kind), "verbs": SUBRESOURCE_VERBS[sub]}
+        if sub in SUBRESOURCE_GROUP_VERSIONS:
+            sub_entry["group"], sub_entry["version"] = SUBRESOURCE_GROUP_VERSIONS[sub]
+        entries.append(sub_entry)
     return entries
 
 

@@ -21,7 +21,7 @@ from vnode.sandbox.eci.docker_runtime import docker_engine_reachable
 from vnode.sandbox.eci.server import EciEmulator
 
 log = logging.getLogger(__name__)
-STOP_TIMEOUT_SECONDS = 8.0
+STOP_TIMEOUT_SECONDS = 15.0  # the docker runtime drains in-flight steps, then removes its containers
 Runtime = Literal["sim", "docker"]
 
 

@@ -87,7 +87,12 @@ PATCH_MERGE_KEYS: dict[tuple[str, str], str] = {
     ("Service", "status.conditions"): "type",
     ("ServiceAccount", "secrets"): "name",
     # CertificateSigningRequest status.conditions carries no patch strategy: it is replaced.
+    ("Deployment", "status.conditions"): "type",
+    # RBAC rules and subjects carry none either.
 }
+# A Deployment's pod template merges as a Pod's spec and metadata do (PodTemplateSpec reuses their types).
+PATCH_MERGE_KEYS.update({("Deployment", f"spec.template.{path}"): key for (kind, path), key in PATCH_MERGE_KEYS.items()
+                         if (kind == "Pod" and path.startswith("spec.")) or kind == "*"})
 
 _DIRECTIVE = "$patch"
 _RETAIN_KEYS = "$retainKeys"

@@ -30,7 +30,7 @@ def _all_containers(spec: Obj) -> list[Obj]:
     return [*spec.get("initContainers", []), *spec.get("containers", []), *spec.get("ephemeralContainers", [])]
 
 
-def _image_pull_policy(image: str) -> str:
+def image_pull_policy(image: str) -> str:
     # An untagged or :latest image defaults to Always, anything else to IfNotPresent.
     name = image.rsplit("/", 1)[-1]
     if "@" in name:
@@ -38,6 +38,48 @@ def _image_pull_policy(image: str) -> str:
     if ":" not in name or name.endswith(":latest"):
         return "Always"
     return "IfNotPresent"
+
+
+def default_pod_spec(spec: Obj) -> None:
+    """SetDefaults_PodSpec, _Container, _ContainerPort and the volume sources: what pods and pod templates share."""
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("terminationGracePeriodSeconds", DEFAULT_GRACE_SECONDS)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("securityContext", {})
+    for container in _all_containers(spec):
+        container.setdefault("terminationMessagePath", "/dev/termination-log")
+        container.setdefault("terminationMessagePolicy", "File")
+        container.setdefault("imagePullPolicy", image_pull_policy(container.get("image", "")))
+        container.setdefault("resources", {})
+        for port in container.get("ports", []):
+            port.setdefault("protocol", "TCP")
+    for volume in spec.get("volumes", []):
+        for source in ("secret", "configMap", "projected", "downwardAPI"):
+            if source in volume:
+                volume[source].setdefault("defaultMode", 0o644)
+
+
+def container_causes(spec: Obj, path: str) -> list[Cause]:
+    """Containers are required, each with a unique DNS-label name and an image (pods and pod templates alike)."""
+    causes: list[Cause] = []
+    if not spec.get("containers"):
+        causes.append((f"{path}.containers", "FieldValueRequired", "Required value"))
+    seen: set[str] = set()
+    for group in ("initContainers", "containers"):
+        for index, container in enumerate(spec.get(group, [])):
+            where = f"{path}.{group}[{index}]"
+            name = container.get("name", "")
+            if not name:
+                causes.append((f"{where}.name", "FieldValueRequired", "Required value"))
+            else:
+                causes += label_causes(f"{where}.name", name)
+                if name in seen:
+                    causes.append((f"{where}.name", "FieldValueDuplicate", f'Duplicate value: "{name}"'))
+                seen.add(name)
+            if not container.get("image"):
+                causes.append((f"{where}.image", "FieldValueRequired", "Required value"))
+    return causes
 
 
 def qos_class(spec: Obj) -> str:
@@ -64,31 +106,17 @@ class PodStrategy(Strategy):
 
     def prepare_for_create(self, obj: Obj) -> None:
         spec = obj.setdefault("spec", {})
-        spec.setdefault("restartPolicy", "Always")
-        spec.setdefault("terminationGracePeriodSeconds", DEFAULT_GRACE_SECONDS)
-        spec.setdefault("dnsPolicy", "ClusterFirst")
-        spec.setdefault("schedulerName", "default-scheduler")
-        spec.setdefault("securityContext", {})
+        default_pod_spec(spec)
+        # SetDefaults_Pod (pods only, not pod templates): service links, and requests defaulted from limits.
         spec.setdefault("enableServiceLinks", True)
         spec.setdefault("priority", 0)
         spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
         for container in _all_containers(spec):
-            container.setdefault("terminationMessagePath", "/dev/termination-log")
-            container.setdefault("terminationMessagePolicy", "File")
-            container.setdefault("imagePullPolicy", _image_pull_policy(container.get("image", "")))
-            container.setdefault("resources", {})
-            for port in container.get("ports", []):
-                port.setdefault("protocol", "TCP")
             resources = container["resources"]
-            # Limits without requests default the requests to the limits.
             if resources.get("limits"):
                 requests = resources.setdefault("requests", {})
                 for name, value in resources["limits"].items():
                     requests.setdefault(name, value)
-        for volume in spec.get("volumes", []):
-            for source in ("secret", "configMap", "projected", "downwardAPI"):
-                if source in volume:
-                    volume[source].setdefault("defaultMode", 0o644)
         self._admit_service_account(obj)
         self._add_default_tolerations(spec)
         obj["status"] = {"phase": "Pending", "qosClass": qos_class(spec)}
@@ -132,22 +160,7 @@ class PodStrategy(Strategy):
     def validate(self, obj: Obj) -> list[Cause]:
         causes = super().validate(obj)
         spec = obj.get("spec") or {}
-        if not spec.get("containers"):
-            causes.append(("spec.containers", "FieldValueRequired", "Required value"))
-        seen: set[str] = set()
-        for group in ("initContainers", "containers"):
-            for index, container in enumerate(spec.get(group, [])):
-                path = f"spec.{group}[{index}]"
-                name = container.get("name", "")
-                if not name:
-                    causes.append((f"{path}.name", "FieldValueRequired", "Required value"))
-                else:
-                    causes += label_causes(f"{path}.name", name)
-                    if name in seen:
-                        causes.append((f"{path}.name", "FieldValueDuplicate", f'Duplicate value: "{name}"'))
-                    seen.add(name)
-                if not container.get("image"):
-                    causes.append((f"{path}.image", "FieldValueRequired", "Required value"))
+        causes += container_causes(spec, "spec")
         account = spec.get("serviceAccountName", "default")
         if not self._service_account_exists(obj["metadata"].get("namespace", ""), account):
             causes.append(("spec.serviceAccountName", "FieldValueNotFound",

@@ -15,7 +15,14 @@ from typing import Any
 
 from vnode.clock import Clock, rfc3339
 from vnode.sandbox import events, patch, status
+from vnode.sandbox.apps_strategy import DeploymentStrategy
 from vnode.sandbox.pod_strategy import PodStrategy, random_suffix
+from vnode.sandbox.rbac_strategy import (
+    ClusterRoleBindingStrategy,
+    ClusterRoleStrategy,
+    RoleBindingStrategy,
+    RoleStrategy,
+)
 from vnode.sandbox.resources import ResourceRegistry, ResourceType
 from vnode.sandbox.store import Obj, Store
 from vnode.sandbox.strategy import (
@@ -54,6 +61,11 @@ class Registry:
             "secrets": SecretStrategy(),
             "leases.coordination.k8s.io": lenient,
             "certificatesigningrequests.certificates.k8s.io": CertificateSigningRequestStrategy(),
+            "deployments.apps": DeploymentStrategy(),
+            "roles.rbac.authorization.k8s.io": RoleStrategy(),
+            "clusterroles.rbac.authorization.k8s.io": ClusterRoleStrategy(),
+            "rolebindings.rbac.authorization.k8s.io": RoleBindingStrategy(),
+            "clusterrolebindings.rbac.authorization.k8s.io": ClusterRoleBindingStrategy(),
         }
         self._default = default
 

@@ -69,6 +69,12 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
                  verbs=CREATE_ONLY, stored=False),
     ResourceType("certificates.k8s.io", "v1", "certificatesigningrequests", "CertificateSigningRequest", False,
                  short_names=("csr",), subresources=("status", "approval")),
+    # What `kubectl apply -k deploy/...` creates besides core kinds: vnode's RBAC and its Deployment.
+    ResourceType("apps", "v1", "deployments", "Deployment", True, short_names=("deploy",), categories=("all",),
+                 subresources=("status", "scale")),
+    *(ResourceType("rbac.authorization.k8s.io", "v1", resource, kind, namespaced) for resource, kind, namespaced in (
+        ("clusterrolebindings", "ClusterRoleBinding", False), ("clusterroles", "ClusterRole", False),
+        ("rolebindings", "RoleBinding", True), ("roles", "Role", True))),
 )
 
 # events.k8s.io/v1 Events are a second view of the core Events, as in kube-apiserver: one storage.

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tests.integration.cost.conftest import ECI_2C4G, PRICE_2C4G, START, World, jenkins_pod, make_world
 from vnode.clock import ManualClock
+from vnode.config import CostSettings
 from vnode.cost.ledger_rows import micros
 
 
@@ -199,3 +200,18 @@ async def test_a_late_update_for_a_pod_ended_before_a_restart_leaves_its_record(
         await second.stop()
     assert before is not None and before["job"] == "team/app"
     assert after == before
+
+
+async def test_new_prices_apply_to_pods_priced_after_them(world: World) -> None:
+    old, new = jenkins_pod("app", 13, "u-old"), jenkins_pod("app", 14, "u-new")
+    await world.recorder.create_pod(old)
+    world.backend.emit(old.ref, "Running", "Running", ECI_2C4G)
+    prices = CostSettings().prices
+    world.recorder.use_prices(prices.model_copy(update={"default": prices.default.model_copy(update={
+        "vcpu_second": 0.0001, "gib_second": 0.00001})}))
+    await world.recorder.create_pod(new)
+    world.backend.emit(new.ref, "Running", "Running", ECI_2C4G)
+    await world.clock.advance(10)
+    costs = {pod.ref.uid: world.backend.emit(pod.ref, "Succeeded", "Succeeded", ECI_2C4G)
+             .annotations["vnode.io/cost"] for pod in (old, new)}
+    assert costs == {"u-old": "0.001225 CNY", "u-new": "0.002400 CNY"}

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from tests.integration.eci.conftest import ACCESS_KEY_ID, ACCESS_KEY_SECRET, REGION
-from vnode.clock import ManualClock, SystemClock
+from vnode.clock import Clock, ManualClock, SystemClock
 from vnode.config import EciEmulatorSettings
 from vnode.providers.eci.client import EciClient
 from vnode.providers.eci.credentials import Credentials, StaticCredentials
@@ -42,7 +42,7 @@ async def running_group(client: EciClient, clock: ManualClock, name: str, **kwar
 
 
 @asynccontextmanager
-async def serving(settings: EciEmulatorSettings, clock: ManualClock) -> AsyncIterator[EciEmulator]:
+async def serving(settings: EciEmulatorSettings, clock: Clock) -> AsyncIterator[EciEmulator]:
     """An emulator with these settings, for tests that need other than the shared fixture's."""
     server = EciEmulator(settings, clock)
     task = asyncio.create_task(server.run(), name="eci emulator")

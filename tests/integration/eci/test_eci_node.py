@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ async def backend(tmp_path: Path, node_name: str) -> AsyncIterator[EciBackend]:
 
 @pytest.fixture
 def node_name() -> str:
-    return "test-eci-node"
+    return f"test-eci-node-{secrets.token_hex(3)}"
 
 
 def pod_manifest(node: str, name: str, **metadata: Any) -> dict[str, Any]:
@@ -100,7 +101,7 @@ async def test_a_lost_create_answer_is_retried_without_a_second_group(backend: E
 async def test_a_burst_of_300_pods_meets_the_create_quota_without_failing_one(tmp_path: Path) -> None:
     # vnode's own buckets are opened wide so that ECI's (100 burst, 20/s) really throttles it.
     wide = {"CreateContainerGroup": {"burst": 10_000, "per_second": 10_000}}
-    node = "test-eci-burst"
+    node = f"test-eci-burst-{secrets.token_hex(3)}"
     async with eci_backend(tmp_path, node, runtime="sim", quotas=wide) as backend, running_agent(
             backend.sandbox, node={"name": node}, provider=backend.provider, pods={"workers": 50}) as agent:
         names = [f"build-{n}" for n in range(300)]

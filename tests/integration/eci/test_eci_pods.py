@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 import os
+import secrets
 import shlex
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.kubectl
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[EciWorld]:
-    async with eci_world(tmp_path, "test-eci-pods") as running:
+    async with eci_world(tmp_path, f"test-eci-pods-{secrets.token_hex(3)}") as running:
         yield running
 
 

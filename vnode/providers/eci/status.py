@@ -31,6 +31,7 @@ ANN_ID = "k8s.aliyun.com/eci-instance-id"
 ANN_SPEC = "k8s.aliyun.com/eci-instance-spec"
 ANN_CPU = "k8s.aliyun.com/eci-instance-cpu"
 ANN_MEMORY = "k8s.aliyun.com/eci-instance-memory"
+ANN_TYPE = "k8s.aliyun.com/eci-instance-type"  # only for groups created with an InstanceType
 ANN_ZONE = "k8s.aliyun.com/eci-instance-zone"
 ANN_SPOT = "k8s.aliyun.com/eci-spot-strategy"
 ANN_IMAGE_CACHE = "k8s.aliyun.com/eci-matched-image-cache"
@@ -167,13 +168,15 @@ def _phase(group_status: str, reported: str, previous: PodStatusUpdate | None) -
 
 def from_status_item(item: Any, ref: PodRef, *, previous: PodStatusUpdate | None,
                      fail_fast: bool = False) -> PodStatusUpdate | None:
-    """One DescribeContainerGroupStatus `Data` item; None when it says nothing new (Terminating, unknown)."""
+    """One DescribeContainerGroupStatus `Data` item (`backend_state` is the group Status, which billing follows);
+    None when it says nothing (an unknown status and no previous one)."""
     group = ci(item)
     pod = ci(group.get("podstatus"))
     group_status = text(group, "status")
     phase = _phase(group_status, text(pod, "phase"), previous)
     if phase is None:
-        return None
+        # Terminating: the pod's status stands; only the group's state (still billed) moves.
+        return replace(previous, backend_state=group_status, events=()) if previous and group_status else None
     start = parse_time(pod.get("starttime")) or (previous.start_time if previous else None)
     waiting = "ContainerCreating" if group_status == "Pending" else group_status or "Pending"
     containers = tuple(_k8s_container(c, pod_start=start, waiting_reason=waiting)
@@ -183,7 +186,8 @@ def from_status_item(item: Any, ref: PodRef, *, previous: PodStatusUpdate | None
     update = PodStatusUpdate(
         ref=ref, phase=phase, containers=containers or (previous.containers if previous else ()),
         init_containers=init or (previous.init_containers if previous else ()),
-        pod_ip=text(pod, "podip") or (previous.pod_ip if previous else ""), start_time=start)
+        pod_ip=text(pod, "podip") or (previous.pod_ip if previous else ""), start_time=start,
+        backend_state=group_status)
     return _finish(update, group_status, _schedule_reason(pod), fail_fast=fail_fast)
 
 
@@ -198,7 +202,8 @@ def from_group_item(item: Any, ref: PodRef, *, fail_fast: bool = False) -> PodSt
     init = tuple(_eci_container(c, waiting_reason="PodInitializing") for c in ci_list(group.get("initcontainers")))
     starts = [c.state.started_at for c in (*init, *containers) if c.state.started_at is not None]
     update = PodStatusUpdate(ref=ref, phase=phase, containers=containers, init_containers=init,
-                             pod_ip=text(group, "intranetip"), start_time=min(starts) if starts else None)
+                             pod_ip=text(group, "intranetip"), start_time=min(starts) if starts else None,
+                             backend_state=group_status)
     reason = "ContainerGroup.ScheduleFailed", "ECI could not place the container group"
     for event in reversed(ci_list(group.get("events"))):
         if text(event, "type") == "Warning":
@@ -280,6 +285,6 @@ def instance_annotations(item: Any) -> dict[str, str]:
     cpu, memory = _number(group.get("cpu")), _number(group.get("memory"))
     instance_type = text(group, "instancetype")
     facts = {ANN_ID: text(group, "containergroupid"), ANN_CPU: cpu, ANN_MEMORY: memory,
-             ANN_SPEC: instance_type or (f"{cpu}-{memory}Gi" if cpu and memory else ""),
+             ANN_SPEC: instance_type or (f"{cpu}-{memory}Gi" if cpu and memory else ""), ANN_TYPE: instance_type,
              ANN_ZONE: text(group, "zoneid"), ANN_SPOT: text(group, "spotstrategy") or "NoSpot"}
     return {key: value for key, value in facts.items() if value}

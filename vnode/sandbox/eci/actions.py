@@ -31,8 +31,6 @@ _UPDATABLE = {"Image": "image", "Cpu": "cpu", "Memory": "memory", "Command": "co
               "EnvironmentVar": "env_vars", "WorkingDir": "working_dir", "ImagePullPolicy": "image_pull_policy",
               "Port": "ports", "VolumeMount": "volume_mounts"}
 
-__all__ = ["EciActions", "Handler", "container_spec"]
-
 
 def incorrect_status(group: ContainerGroup, status: str, action: str) -> EciApiError:
     return EciApiError("IncorrectStatus", f"The current status of the resource does not support this operation: "

@@ -30,7 +30,8 @@ from vnode.sandbox.eci.runtime import TERMINAL, ContainerNotRunning, GroupSnapsh
 
 log = logging.getLogger(__name__)
 PING_TIMEOUT_SECONDS = 2.0
-CLEANUP_TIMEOUT_SECONDS = 6.0  # within `vnode eci-emulator`'s 8 s shutdown
+WORKERS_DRAIN_SECONDS = 5.0
+CLEANUP_TIMEOUT_SECONDS = 6.0  # with the drain, within the emulator's 15 s shutdown
 _CLEANUP_POLL_SECONDS = 0.2
 _CREATE_ATTEMPTS = 5
 DEFAULT_GRACE_SECONDS = 30  # ECI's TerminationGracePeriodSeconds default
@@ -57,6 +58,7 @@ class DockerRuntime:
         self._node = settings.docker_node_name
         self._provider = DockerProvider(settings.docker, clock, node_name=self._node)
         self._groups: dict[str, DockerGroup] = {}  # by group id
+        self._leaving: list[DockerGroup] = []  # deleted groups whose removal has not run yet
         self._by_uid: dict[str, str] = {}  # pod UID of a group's current run → group id
         self._timers: set[asyncio.Task[None]] = set()
         self._running = False
@@ -69,7 +71,7 @@ class DockerRuntime:
             await self._provider.ping()
             await self._remove_leftovers()
             self._running = True
-            for state in self._groups.values():
+            for state in [*self._groups.values(), *self._leaving]:
                 self._kick(state)
             # Not `await provider`: our cancellation would reach it too, and it must outlive the cleanup below.
             await asyncio.wait({provider})
@@ -78,7 +80,12 @@ class DockerRuntime:
         finally:
             self._running = False
             try:
-                tasks = [*self._timers, *(s.worker for s in self._groups.values() if s.worker is not None)]
+                workers = [s.worker for s in [*self._groups.values(), *self._leaving] if s.worker is not None]
+                # A create cancelled mid-request still lands in the engine (slowly, with vfs), after the cleanup
+                # below has looked: let the steps in flight finish first, within a bound.
+                if workers:
+                    await asyncio.wait(workers, timeout=WORKERS_DRAIN_SECONDS)
+                tasks = [*self._timers, *workers]
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
@@ -108,6 +115,8 @@ class DockerRuntime:
                     log.exception("container group %s: a docker runtime step failed", state.group.id)
         finally:
             state.worker = None
+            if state.deleted and not state.ops and state in self._leaving:
+                self._leaving.remove(state)
 
     def _spawn_timer(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -131,6 +140,7 @@ class DockerRuntime:
         if state is None:
             return
         state.deleted = True
+        self._leaving.append(state)
         self._by_uid.pop(state.uid, None)
         uid, grace = state.uid, self._grace(state.group)
         self._submit(state, lambda: self._provider.delete_pod(pod_ref(state.group, uid), grace))

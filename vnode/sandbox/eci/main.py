@@ -16,7 +16,7 @@ from vnode.clock import SystemClock
 from vnode.config import EciEmulatorSettings
 from vnode.sandbox.eci.server import EciEmulator
 
-SHUTDOWN_TIMEOUT_SECONDS = 8.0
+SHUTDOWN_TIMEOUT_SECONDS = 15.0  # the docker runtime drains in-flight steps, then removes its containers
 
 
 async def run_eci_emulator(settings: EciEmulatorSettings) -> int:

@@ -3,6 +3,7 @@ group Status → phase, and the statuses vnode decides itself (deleted, lost, ex
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -94,7 +95,11 @@ def test_group_status_decides_the_phase(group_status: str, phase: str) -> None:
     assert update is not None and update.phase == phase
 
 
-def test_terminating_says_nothing_new() -> None:
+def test_terminating_keeps_the_pods_status_and_moves_only_the_group_state() -> None:
+    previous = status.from_status_item(item("Running", [running()]), REF, previous=None)
+    assert previous is not None and previous.backend_state == "Running"
+    update = status.from_status_item(item("Terminating", [running()], Phase="Unknown"), REF, previous=previous)
+    assert update == replace(previous, backend_state="Terminating")
     assert status.from_status_item(item("Terminating", [running()]), REF, previous=None) is None
 
 
@@ -155,7 +160,8 @@ def test_instance_facts_become_annotations() -> None:
 def test_instance_type_is_the_spec_when_the_group_has_one() -> None:
     facts = status.instance_annotations({"ContainerGroupId": "eci-1", "Cpu": 4, "Memory": 8,
                                          "InstanceType": "ecs.c6.xlarge"})
-    assert facts[status.ANN_SPEC] == "ecs.c6.xlarge" and facts[status.ANN_SPOT] == "NoSpot"
+    assert facts[status.ANN_SPEC] == facts[status.ANN_TYPE] == "ecs.c6.xlarge"
+    assert facts[status.ANN_SPOT] == "NoSpot"
 
 
 def test_deleted_pod_ends_running_containers_as_sigterm_and_fails() -> None:

@@ -6,7 +6,7 @@ import pytest
 from aliyunsdkeci.request.v20180808.CreateContainerGroupRequest import CreateContainerGroupRequest
 
 from vnode.sandbox.eci import params as p
-from vnode.sandbox.eci.actions import container_spec
+from vnode.sandbox.eci.container_params import container_spec
 from vnode.sandbox.eci.errors import EciApiError
 
 
