@@ -53,7 +53,10 @@ class PodController:
     # Inputs
 
     def notify(self, update: PodStatusUpdate) -> None:
-        """The provider's status callback: keep the latest per pod and wake the status queue. Never blocks."""
+        """The provider's status callback: keep the latest per pod (and every event not yet recorded) and wake the
+        status queue. Never blocks."""
+        if update.events:
+            self.sync.pending_events.setdefault(update.ref.key, []).extend(update.events)
         self.sync.latest[update.ref.key] = update
         self.from_provider.add(update.ref.key)
         if update.phase in pod_status.TERMINAL_PHASES or all(

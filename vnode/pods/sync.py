@@ -27,7 +27,15 @@ from vnode.kube.informer import Informer
 from vnode.pods import status as pod_status
 from vnode.pods.resolve import MissingReference, resolve_pod
 from vnode.pods.source import ApiObjectSource
-from vnode.providers.base import ContainerState, ContainerStatus, PodPhase, PodRef, PodStatusUpdate, Provider
+from vnode.providers.base import (
+    ContainerState,
+    ContainerStatus,
+    PodPhase,
+    PodRef,
+    PodStatusUpdate,
+    Provider,
+    ProviderEvent,
+)
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -72,6 +80,8 @@ class PodSync:
         self._clock = clock
         self._events = events
         self.latest: dict[str, PodStatusUpdate] = {}  # by pod key: what the provider last said
+        # Events of updates not yet written, by pod key: a newer update replaces `latest` but not its events.
+        self.pending_events: dict[str, list[ProviderEvent]] = {}
         self.last_written: dict[str, WrittenStatus] = {}  # by pod UID
         self.created: dict[str, str] = {}  # pod key → UID handed to the provider
         self._synced_spec: dict[str, str] = {}  # pod UID → spec fingerprint the provider has
@@ -141,6 +151,7 @@ class PodSync:
         self._synced_spec.pop(uid, None)
         self._delete_sent.discard(uid)
         self.latest.pop(key, None)
+        self.pending_events.pop(key, None)
         self.last_written.pop(uid, None)
         self._source.forget_pod(uid)  # its cached service account tokens are bound to it
 
@@ -259,7 +270,7 @@ class PodSync:
         update = self.latest.get(key)
         if pod is None or update is None or update.ref.uid != pod["metadata"]["uid"]:
             return
-        for event in update.events:
+        for event in self.pending_events.pop(key, ()):
             self._events.record(pod, event.type, event.reason, event.message)
         current = pod.get("status") or {}
         written = self.last_written.get(pod["metadata"]["uid"])

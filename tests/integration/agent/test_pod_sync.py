@@ -12,6 +12,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from tests.support.agent import running_agent
 from tests.support.sandbox import RunningSandbox
 from tests.support.wait import eventually
+from vnode.providers.base import PodRef, PodStatusUpdate, ProviderEvent
 from vnode.providers.mock import MockProvider
 
 NS = "default"
@@ -284,3 +285,19 @@ async def test_force_delete_stops_the_backend_pod(sandbox: RunningSandbox, core:
             raise AssertionError("pod still exists")
         except ApiException as exc:
             assert exc.status == 404
+
+
+async def test_events_of_updates_replaced_before_their_write_are_all_recorded(
+        sandbox: RunningSandbox, core: client.CoreV1Api) -> None:
+    """The status queue keeps only a pod's latest update; the events of the ones it replaced still reach the API."""
+    async with running_agent(sandbox) as agent:
+        await core.create_namespaced_pod(NS, pod())
+        running = await wait_phase(core, "Running")
+        ref = PodRef(NS, "build-1", running.metadata.uid)
+        # Two updates in one go: the second replaces the first before the queue writes anything.
+        agent.pods.notify(PodStatusUpdate(ref, "Running", events=(
+            ProviderEvent("Warning", "NoStock", "2-4Gi: out of stock, trying 4-8Gi"),)))
+        agent.pods.notify(PodStatusUpdate(ref, "Running", events=(
+            ProviderEvent("Normal", "AutoInstanceTypeMatch", "matched ecs.c6.xlarge"),)))
+        await wait_event(core, "build-1", "AutoInstanceTypeMatch")
+        await wait_event(core, "build-1", "NoStock")
