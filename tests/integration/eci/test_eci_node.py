@@ -160,3 +160,44 @@ async def test_an_api_outage_makes_the_node_not_ready_and_keeps_pods(backend: Ec
     finally:
         with contextlib.suppress(Exception):
             await relay.cut()
+
+
+async def test_stats_summary_reports_the_groups_metrics(backend: EciBackend) -> None:
+    async with running_agent(backend.sandbox, node={"name": backend.node}, provider=backend.provider) as agent:
+        await agent.client.create(paths.pods_path("default"), pod_manifest(backend.node, "measured"))
+        await wait_running(agent.client, ["measured"])
+
+        async def pod_stats() -> dict[str, Any] | None:
+            summary = await agent.client.get(f"/api/v1/nodes/{backend.node}/proxy/stats/summary")
+            found = [p for p in summary.get("pods", []) if p["podRef"]["name"] == "measured"]
+            return found[0] if found and found[0].get("containers") else None
+        stats = await eventually(pod_stats, timeout_seconds=WAIT, what="the pod in /stats/summary")
+    [main] = stats["containers"]
+    assert main["name"] == "main"
+    assert main["memory"]["workingSetBytes"] > 0
+
+
+async def test_a_spot_release_is_told_on_the_pod_and_fails_it(backend: EciBackend) -> None:
+    annotations = {"k8s.aliyun.com/eci-spot-strategy": "SpotAsPriceGo"}
+    async with running_agent(backend.sandbox, node={"name": backend.node}, provider=backend.provider) as agent:
+        manifest = pod_manifest(backend.node, "spot", annotations=annotations)
+        await agent.client.create(paths.pods_path("default"), manifest)
+        pods = await wait_running(agent.client, ["spot"])
+        [group] = groups_of(backend, pods["spot"]["metadata"]["uid"])
+        async with aiohttp.ClientSession() as http, http.post(
+                backend.emulator.endpoint + "/_emulator/spot-release",
+                json={"group_id": group.id, "notice_seconds": 1}) as answer:
+            assert answer.status < 300, await answer.text()
+
+        async def released() -> dict[str, Any] | None:
+            pod = await agent.client.get(paths.pod_path("default", "spot"))
+            return pod if pod.get("status", {}).get("phase") == "Failed" else None
+        failed = await eventually(released, timeout_seconds=WAIT, what="the released spot pod to fail")
+
+        async def warned() -> list[dict[str, Any]] | None:
+            events = (await agent.client.get("/api/v1/namespaces/default/events"))["items"]
+            found = [e for e in events if e["involvedObject"]["name"] == "spot" and e["reason"] == "SpotToBeReleased"]
+            return found or None
+        [warning] = await eventually(warned, timeout_seconds=WAIT, what="a SpotToBeReleased event on the pod")
+    assert warning["type"] == "Warning"
+    assert failed["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 137
