@@ -143,7 +143,8 @@ class DeploymentStrategy(Strategy):
             # A missing selector matches nothing, so the template check fails too, as in kube-apiserver.
             matches = selector == {} or match_label_selector_object(selector, labels or {})
         except SelectorError:
-            return [*causes, fe.invalid("spec.selector", fe.go_label_selector(selector), "invalid label selector")]
+            shown = fe.go_label_selector(selector or {})
+            return [*causes, fe.invalid("spec.selector", shown, "invalid label selector")]
         if not matches:
             causes.append(fe.invalid("spec.template.metadata.labels", fe.go_string_map(labels),
                                      "`selector` does not match template `labels`"))

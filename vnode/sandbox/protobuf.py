@@ -1,8 +1,9 @@
 """Decoding the Kubernetes protobuf request bodies that kubectl sends into the dicts the JSON path produces.
 
 Since 1.32, client-go's generated clientsets default to `application/vnd.kubernetes.protobuf` for built-in kinds, so
-kubectl's typed writes (`create configmap|secret|serviceaccount|namespace|service|token`, `certificate approve`)
-arrive as protobuf whatever discovery says, and client-go falls back to JSON on 415 only for CBOR. The wire format
+kubectl's typed writes (`create configmap|secret|serviceaccount|namespace|service|token|deployment|role|
+clusterrole|rolebinding|clusterrolebinding`, `certificate approve`) arrive as protobuf whatever discovery says, and
+client-go falls back to JSON on 415 only for CBOR. The wire format
 is the `k8s\\0` magic, then a `runtime.Unknown` envelope holding TypeMeta and the object's own message. Layouts
 live in `protobuf_kinds.py`; a kind or field not described there is refused (415), never silently dropped, and
 malformed bytes are a ProtobufError (400). This module must not interpret the object: validation and defaulting

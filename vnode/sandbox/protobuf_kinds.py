@@ -134,6 +134,69 @@ CERTIFICATE_SIGNING_REQUEST = _object("CertificateSigningRequest", {
     3: ("status", "message", _message("CertificateSigningRequestStatus", {
         1: ("conditions", "messages", _CSR_CONDITION), 2: ("certificate", "bytes")}))})
 
+# rbac.authorization.k8s.io/v1: `kubectl create role|clusterrole|rolebinding|clusterrolebinding`.
+_LABEL_SELECTOR = _message("LabelSelector", {
+    1: ("matchLabels", "map"), 2: ("matchExpressions", "messages", _message("LabelSelectorRequirement", {
+        1: ("key", "string"), 2: ("operator", "string"), 3: ("values", "strings")}))})
+_POLICY_RULE = _message("PolicyRule", {
+    1: ("verbs", "strings"), 2: ("apiGroups", "strings"), 3: ("resources", "strings"), 4: ("resourceNames", "strings"),
+    5: ("nonResourceURLs", "strings")})
+ROLE = _object("Role", {2: ("rules", "messages", _POLICY_RULE)})
+CLUSTER_ROLE = _object("ClusterRole", {
+    2: ("rules", "messages", _POLICY_RULE),
+    3: ("aggregationRule", "message", _message("AggregationRule", {
+        1: ("clusterRoleSelectors", "messages", _LABEL_SELECTOR)}))})
+_BINDING_FIELDS: Mapping[int, tuple[str, FieldKind, Message]] = {
+    2: ("subjects", "messages", _message("Subject", {
+        1: ("kind", "string"), 2: ("apiGroup", "string"), 3: ("name", "string"), 4: ("namespace", "string")})),
+    3: ("roleRef", "message", _message("RoleRef", {1: ("apiGroup", "string"), 2: ("kind", "string"),
+                                                   3: ("name", "string")}))}
+ROLE_BINDING = _object("RoleBinding", _BINDING_FIELDS)
+CLUSTER_ROLE_BINDING = _object("ClusterRoleBinding", _BINDING_FIELDS)
+
+# apps/v1 Deployment, as `kubectl create deployment NAME --image=... [--port] [--replicas] [-- COMMAND]` writes it:
+# Go writes every non-pointer field, so the pod spec and container fields it never sets are described here too.
+# Probes, env sources, volumes, security contexts and resource quantities are not described: refused (415).
+_CONTAINER = _message("Container", {
+    1: ("name", "string"), 2: ("image", "string"), 3: ("command", "strings"), 4: ("args", "strings"),
+    5: ("workingDir", "string"),
+    6: ("ports", "messages", _message("ContainerPort", {
+        1: ("name", "string"), 2: ("hostPort", "int"), 3: ("containerPort", "int"), 4: ("protocol", "string"),
+        5: ("hostIP", "string")})),
+    7: ("env", "messages", _message("EnvVar", {1: ("name", "string"), 2: ("value", "string")})),
+    # ResourceRequirements is a non-pointer struct: kubectl always sends it, empty.
+    8: ("resources", "message", _message("ResourceRequirements", {})),
+    13: ("terminationMessagePath", "string"), 14: ("imagePullPolicy", "string"), 16: ("stdin", "flag"),
+    17: ("stdinOnce", "flag"), 18: ("tty", "flag"), 20: ("terminationMessagePolicy", "string")})
+_POD_SPEC = _message("PodSpec", {
+    2: ("containers", "messages", _CONTAINER), 20: ("initContainers", "messages", _CONTAINER),
+    3: ("restartPolicy", "string"), 4: ("terminationGracePeriodSeconds", "optint"),
+    5: ("activeDeadlineSeconds", "optint"), 6: ("dnsPolicy", "string"), 7: ("nodeSelector", "map"),
+    8: ("serviceAccountName", "string"), 9: ("serviceAccount", "string"), 10: ("nodeName", "string"),
+    11: ("hostNetwork", "flag"), 12: ("hostPID", "flag"), 13: ("hostIPC", "flag"), 16: ("hostname", "string"),
+    17: ("subdomain", "string"), 19: ("schedulerName", "string"), 21: ("automountServiceAccountToken", "bool"),
+    24: ("priorityClassName", "string"), 25: ("priority", "optint"), 27: ("shareProcessNamespace", "bool"),
+    29: ("runtimeClassName", "string"), 30: ("enableServiceLinks", "bool"), 31: ("preemptionPolicy", "string"),
+    35: ("setHostnameAsFQDN", "bool"), 37: ("hostUsers", "bool")})
+_DEPLOYMENT_CONDITION = _message("DeploymentCondition", {
+    1: ("type", "string"), 2: ("status", "string"), 6: ("lastUpdateTime", "time"), 7: ("lastTransitionTime", "time"),
+    4: ("reason", "string"), 5: ("message", "string")})
+DEPLOYMENT = _object("Deployment", {
+    2: ("spec", "message", _message("DeploymentSpec", {
+        1: ("replicas", "optint"), 2: ("selector", "message", _LABEL_SELECTOR),
+        3: ("template", "message", _message("PodTemplateSpec", {
+            1: ("metadata", "message", OBJECT_META), 2: ("spec", "message", _POD_SPEC)})),
+        4: ("strategy", "message", _message("DeploymentStrategy", {
+            1: ("type", "string"), 2: ("rollingUpdate", "message", _message("RollingUpdateDeployment", {
+                1: ("maxUnavailable", "intorstr"), 2: ("maxSurge", "intorstr")}))})),
+        5: ("minReadySeconds", "int"), 6: ("revisionHistoryLimit", "optint"), 7: ("paused", "flag"),
+        9: ("progressDeadlineSeconds", "optint")})),
+    3: ("status", "message", _message("DeploymentStatus", {
+        1: ("observedGeneration", "int"), 2: ("replicas", "int"), 3: ("updatedReplicas", "int"),
+        7: ("readyReplicas", "int"), 4: ("availableReplicas", "int"), 5: ("unavailableReplicas", "int"),
+        9: ("terminatingReplicas", "optint"), 6: ("conditions", "messages", _DEPLOYMENT_CONDITION),
+        8: ("collisionCount", "optint")}))})
+
 # (apiVersion, kind) → layout: what kubectl's typed clients write as protobuf (1.32+) that the sandbox serves.
 KINDS: Mapping[tuple[str, str], Message] = {
     ("v1", "ConfigMap"): CONFIG_MAP,
@@ -143,4 +206,9 @@ KINDS: Mapping[tuple[str, str], Message] = {
     ("v1", "Service"): SERVICE,
     ("authentication.k8s.io/v1", "TokenRequest"): TOKEN_REQUEST,
     ("certificates.k8s.io/v1", "CertificateSigningRequest"): CERTIFICATE_SIGNING_REQUEST,
+    ("rbac.authorization.k8s.io/v1", "Role"): ROLE,
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): CLUSTER_ROLE,
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): ROLE_BINDING,
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): CLUSTER_ROLE_BINDING,
+    ("apps/v1", "Deployment"): DEPLOYMENT,
 }

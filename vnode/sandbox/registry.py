@@ -44,6 +44,33 @@ PATCH_TYPES = {
 NamespaceBootstrap = Callable[[str], list[tuple[str, Obj]]]
 
 
+def patch_type_of(content_type: str) -> str:
+    """"merge", "json" or "strategic"; 415 for any other Content-Type (checked before the object is read)."""
+    patch_type = PATCH_TYPES.get(content_type.split(";")[0].strip())
+    if patch_type is None:
+        raise status.unsupported_media_type(content_type)
+    return patch_type
+
+
+def apply_patch(served: Obj, patch_type: str, body: Any, kind: str) -> Obj:
+    """The object a PATCH body of `patch_type` makes of `served` (the object as its kind `kind` is served)."""
+    try:
+        if patch_type == "merge":
+            patched = patch.apply_merge_patch(served, body)
+        elif patch_type == "json":
+            patched = patch.apply_json_patch(served, body)
+        else:
+            patched = patch.apply_strategic_merge_patch(served, body, kind)
+    except patch.PatchError as exc:
+        raise status.ApiError(422, "Invalid", str(exc)) from exc
+    if not isinstance(patched, dict):
+        raise status.bad_request("the patch did not produce an object")
+    # A patch is unconditional unless it names a resourceVersion itself.
+    patch_rv = body.get("metadata", {}).get("resourceVersion") if isinstance(body, dict) else None
+    patched.setdefault("metadata", {})["resourceVersion"] = patch_rv or served["metadata"].get("resourceVersion")
+    return patched
+
+
 class Registry:
     def __init__(self, store: Store, clock: Clock, resources: ResourceRegistry,
                  namespace_bootstrap: NamespaceBootstrap | None = None) -> None:
@@ -233,25 +260,9 @@ class Registry:
 
     def patch(self, rtype: ResourceType, namespace: str, name: str, content_type: str, body: Any, *,
               subresource: str | None = None, dry_run: bool = False) -> Obj:
-        patch_type = PATCH_TYPES.get(content_type.split(";")[0].strip())
-        if patch_type is None:
-            raise status.unsupported_media_type(content_type)
-        current = self.get(rtype, namespace, name)
-        served = self.from_storage(rtype, current)
-        try:
-            if patch_type == "merge":
-                patched = patch.apply_merge_patch(served, body)
-            elif patch_type == "json":
-                patched = patch.apply_json_patch(served, body)
-            else:
-                patched = patch.apply_strategic_merge_patch(served, body, rtype.kind)
-        except patch.PatchError as exc:
-            raise status.ApiError(422, "Invalid", str(exc)) from exc
-        if not isinstance(patched, dict):
-            raise status.bad_request("the patch did not produce an object")
-        # A patch is unconditional unless it names a resourceVersion itself.
-        patch_rv = body.get("metadata", {}).get("resourceVersion") if isinstance(body, dict) else None
-        patched.setdefault("metadata", {})["resourceVersion"] = patch_rv or served["metadata"]["resourceVersion"]
+        patch_type = patch_type_of(content_type)
+        served = self.from_storage(rtype, self.get(rtype, namespace, name))
+        patched = apply_patch(served, patch_type, body, rtype.kind)
         return self.update(rtype, namespace, name, patched, subresource=subresource, dry_run=dry_run)
 
     # Delete

@@ -22,6 +22,7 @@ from vnode.sandbox.apipath import ApiPath, parse_api_path
 from vnode.sandbox.auth import UserInfo
 from vnode.sandbox.registry import Registry
 from vnode.sandbox.resources import ResourceType
+from vnode.sandbox.scale import ScaleSubresource
 from vnode.sandbox.store import Obj
 from vnode.sandbox.watch import ObjectView, WatchRequest, serve_watch
 
@@ -62,6 +63,7 @@ class RestApi:
         self._proxy = proxy
         self._review = review
         self._token_request = token_request
+        self._scale = ScaleSubresource(registry)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         target = parse_api_path(request.path, self.registry.resources)
@@ -88,6 +90,8 @@ class RestApi:
                          201)
         if target.subresource == "token" and method == "POST":
             return _json(self._token_request(namespace, target.name, await self._body(request)), 201)
+        if target.subresource == "scale":
+            return await self._scale_request(request, target.rtype, namespace, target.name)
         if method == "GET":
             obj = self.registry.from_storage(target.rtype, self.registry.get(target.rtype, namespace, target.name))
             return self._render(request, target.rtype, obj)
@@ -106,6 +110,18 @@ class RestApi:
             return _json(patched)
         if method == "DELETE" and target.subresource is None:
             return await self._delete(request, target.rtype, namespace, target.name)
+        raise status.method_not_allowed()
+
+    async def _scale_request(self, request: web.Request, rtype: ResourceType, namespace: str,
+                             name: str) -> web.Response:
+        if request.method == "GET":
+            return _json(self._scale.get(rtype, namespace, name))
+        if request.method == "PUT":
+            return _json(self._scale.update(rtype, namespace, name, await self._body(request),
+                                            dry_run=self._dry_run(request)))
+        if request.method == "PATCH":
+            return _json(self._scale.patch(rtype, namespace, name, request.headers.get("Content-Type", ""),
+                                           await self._body(request), dry_run=self._dry_run(request)))
         raise status.method_not_allowed()
 
     # Bodies and options

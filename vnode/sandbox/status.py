@@ -64,7 +64,9 @@ STALE_OBJECT = "the object has been modified; please apply your changes to the l
 
 def invalid(kind: str, group: str, name: str, causes: list[tuple[str, str, str]]) -> ApiError:
     """422 Invalid; each cause is (field, cause reason like FieldValueRequired, detail message)."""
-    text = ", ".join(f"{fld}: {msg}" for fld, _, msg in causes)
+    # utilerrors.NewAggregate's message: distinct errors joined, bracketed when there is more than one.
+    errors = list(dict.fromkeys(f"{fld}: {msg}" for fld, _, msg in causes))
+    text = errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]"
     details: dict[str, Any] = {
         "name": name,
         "kind": kind,

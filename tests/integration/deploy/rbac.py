@@ -3,7 +3,8 @@
 `Grants` reads Roles, ClusterRoles and their bindings as kube-apiserver's RBAC authorizer does (rbac/v1 rule
 matching: verbs, apiGroups, resources with `resource/subresource`, resourceNames; a RoleBinding grants only in its
 namespace). `RbacAuthorizer` answers for one subject from those grants and sends everyone else to the sandbox's own
-authorizer, recording every decision it took for the subject: the sandbox serves no RBAC API of its own.
+authorizer, recording every decision it took for the subject: the sandbox stores RBAC objects but authorizes with
+ABAC, never by them.
 """
 
 from __future__ import annotations

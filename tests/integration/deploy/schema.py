@@ -1,8 +1,9 @@
 """An offline structural check of Kubernetes objects against the API's own types (kubernetes_asyncio's models,
 generated from the OpenAPI schema): every field name known at its place, every value of the declared shape.
 
-For the kinds the sandbox API server does not serve, this is the check a server would do on field names and
-types (`fieldValidation=Strict`); it does not check required fields or value ranges.
+The sandbox API server has no schemas (it checks what kube-apiserver's strategies check), so this is the check a
+server would do on field names and types (`fieldValidation=Strict`); it does not check required fields or value
+ranges.
 """
 
 from __future__ import annotations

@@ -165,7 +165,8 @@ async def test_vnode_runs_within_its_rbac(builds: dict[str, Build], sandbox: Run
     served = [o for o in built.objects if o["kind"] in ("Namespace", "ServiceAccount", "ConfigMap")]
     await kubectl.run("apply", "-f", "-", stdin=built.dump(served))
     authorizer = RbacAuthorizer(Grants(built.objects), USER, sandbox.server.authorizer)
-    # The sandbox serves no RBAC API: its authorizer is swapped for one that reads the manifests' RBAC.
+    # The sandbox stores RBAC objects but does not enforce them: its authorizer is swapped for one that reads the
+    # manifests' RBAC.
     sandbox.server.authorizer = authorizer
     kubeconfig = await service_account_kubeconfig(kubectl, sandbox, tmp_path / "vnode-kubeconfig")
 

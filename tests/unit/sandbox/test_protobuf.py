@@ -148,8 +148,8 @@ def test_csr_extra_decodes_as_string_lists() -> None:
 
 def test_unknown_kind_is_unsupported() -> None:
     """A kind with no layout is refused by name (the server answers 415)."""
-    with pytest.raises(UnsupportedProtobuf, match="protobuf bodies of Deployment are not supported"):
-        decode_object(_object("apps/v1", "Deployment", _bytes(1, _meta("web"))))
+    with pytest.raises(UnsupportedProtobuf, match="protobuf bodies of StatefulSet are not supported"):
+        decode_object(_object("apps/v1", "StatefulSet", _bytes(1, _meta("web"))))
 
 
 def test_unknown_field_is_unsupported_not_dropped() -> None:
