@@ -12,7 +12,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-## run: start the sandbox (in-memory API server + virtual node) in the foreground
+## run: start the sandbox (in-memory API server + virtual node) in the foreground, run examples/build-pod.yaml
+##      on it and end by printing the example build's cost report
 run: $(STAMP)
 	bash examples/sandbox-demo.sh $(BIN)/vnode
 

@@ -337,7 +337,8 @@ class CostSettings(_Section):
     enabled: bool = Field(True, description="Record pods in the ledger, publish cost metrics and write the "
                           "vnode.io/cost annotation on finished pods.")
     db_path: Path = Field(Path(".vnode/cost/ledger.sqlite3"), description="The SQLite ledger file (WAL mode; "
-                          "created with its directory). Flag --db of `vnode cost report`.")
+                          "created with its directory). Left at this default, `vnode sandbox` keeps it in its state "
+                          "directory (<state_dir>/cost/ledger.sqlite3). Flag --db of `vnode cost report`.")
     retention_days: float = Field(90.0, gt=0, description="Pods that ended longer ago than this are deleted from "
                                   "the ledger (days).")
     prune_interval_seconds: float = Field(3600.0, gt=0, description="Seconds between retention sweeps.")

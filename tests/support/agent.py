@@ -8,7 +8,7 @@ from typing import Any
 
 from tests.support.running import running
 from tests.support.sandbox import RunningSandbox
-from vnode.agent import VnodeAgent, build_provider
+from vnode.agent import VnodeAgent, build_provider, cost_ledger
 from vnode.clock import SystemClock
 from vnode.config import VnodeSettings, load_settings
 from vnode.kube.client import KubeClient
@@ -27,6 +27,8 @@ def agent_settings(sandbox: RunningSandbox, **sections: dict[str, Any]) -> Vnode
         # A free loopback port, and the sandbox CA for client certificates, as `vnode sandbox` sets it up.
         "kubelet": {"port": 0, "address": "127.0.0.1", "client_ca_file": sandbox.state_dir / "pki" / "ca.crt",
                     **sections.pop("kubelet", {})},
+        # The cost ledger beside the sandbox's state, never in the working directory.
+        "cost": {"db_path": sandbox.state_dir / "cost" / "ledger.sqlite3", **sections.pop("cost", {})},
         **sections,
     }
     return load_settings(overrides=overrides)
@@ -36,11 +38,13 @@ def agent_settings(sandbox: RunningSandbox, **sections: dict[str, Any]) -> Vnode
 async def running_agent(sandbox: RunningSandbox, *, mock_provider: MockProvider | None = None,
                         **sections: dict[str, Any]) -> AsyncIterator[VnodeAgent]:
     """Start a VnodeAgent with the provider its settings name (default mock); a `mock_provider` passed in outlives
-    the agent (to test restarts)."""
+    the agent (to test restarts). The cost ledger (cost.db_path, by default in the sandbox's state dir) is open
+    while the agent runs, as `vnode run` has it."""
     settings = agent_settings(sandbox, **sections)
     clock = SystemClock()
     provider = mock_provider or build_provider(settings, clock)
-    async with await KubeClient.connect(sandbox.kubeconfig, qps=0, clock=clock) as client:
-        agent = VnodeAgent(settings, client=client, provider=provider, clock=clock)
+    async with await KubeClient.connect(sandbox.kubeconfig, qps=0, clock=clock) as client, \
+            cost_ledger(settings.cost) as ledger:
+        agent = VnodeAgent(settings, client=client, provider=provider, clock=clock, ledger=ledger)
         async with running(agent.run(), agent.ready, name="test vnode agent"):
             yield agent

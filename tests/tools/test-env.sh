@@ -18,6 +18,29 @@ for v in 1.27 1.29 1.31 1.33; do
 done
 export VNODE_TEST_KUBECTL_DIR="$kubectl_dir"
 
+# The e2e cost test opens the HTML report in headless Chromium: Debian's chromium, installed when missing like
+# docker.io. Exports VNODE_TEST_CHROMIUM; without it (no root or apt-get) that test skips, under CI it fails here.
+chromium_path=${VNODE_TEST_CHROMIUM:-/usr/bin/chromium}
+if [ ! -x "$chromium_path" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  mkdir -p "$root/.test-env"
+  apt_log="$root/.test-env/apt.log"
+  echo "test-env: installing chromium (log: .test-env/apt.log)" >&2
+  install_chromium() {
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 chromium >>"$apt_log" 2>&1
+  }
+  # A fresh machine may have no package lists yet.
+  install_chromium || { apt-get update -q >>"$apt_log" 2>&1 && install_chromium; } ||
+    echo "test-env: apt-get install chromium failed (see $apt_log)" >&2
+fi
+if [ -x "$chromium_path" ]; then
+  export VNODE_TEST_CHROMIUM="$chromium_path"
+elif [ -n "${CI:-}" ]; then
+  fail "chromium is not installed at $chromium_path (the HTML cost report is checked in headless Chromium): apt-get install chromium"
+else
+  echo "test-env: WARNING: no chromium at $chromium_path — the HTML report check will be skipped" >&2
+fi
+
 # shellcheck source=tests/tools/docker-env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/docker-env.sh"
 trap docker_env_stop EXIT

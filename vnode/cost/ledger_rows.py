@@ -92,9 +92,9 @@ class LedgerRows:
         with self.conn:
             if self.conn.execute("SELECT 1 FROM pods WHERE uid = ? AND ended_us IS NOT NULL", (uid,)).fetchone():
                 return
-            current = self.conn.execute("SELECT state FROM intervals WHERE uid = ? AND end_us IS NULL",
+            current = self.conn.execute("SELECT state, billed FROM intervals WHERE uid = ? AND end_us IS NULL",
                                         (uid,)).fetchone()
-            if current is not None and current["state"] == state:
+            if current is not None and current["state"] == state and bool(current["billed"]) == billed:
                 return
             self._close(uid, at_us)
             self.conn.execute("INSERT INTO intervals (uid, state, billed, start_us) VALUES (?, ?, ?, ?)",

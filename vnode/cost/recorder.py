@@ -177,10 +177,13 @@ class CostRecordingProvider:
             self._end(uid, update.phase, now)
             return self._annotation(live)
         state = update.backend_state or update.phase
-        if state != live.state:
+        billed = is_billed(update.backend_state, update.phase)
+        # A change of billing counts even under the same name: the eci provider's first update is the phase
+        # Pending (not billed), and ECI's next may be its own billed Pending when the poll missed Scheduling.
+        if state != live.state or billed != live.billed:
             self._close_interval(live, now)
-            live.state, live.billed, live.since = state, is_billed(update.backend_state, update.phase), now
-            self._ledger.set_state(uid, state, live.billed, now)
+            live.state, live.billed, live.since = state, billed, now
+            self._ledger.set_state(uid, state, billed, now)
         return {}
 
     def _on_create(self, pod: ResolvedPod) -> None:

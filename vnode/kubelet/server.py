@@ -21,7 +21,7 @@ from aiohttp import web
 from vnode.clock import Clock
 from vnode.config import KubeletSettings
 from vnode.errors import VnodeError
-from vnode.kubelet import logs, stats
+from vnode.kubelet import cost_route, logs, stats
 from vnode.kubelet.access import AccessGate
 from vnode.kubelet.metrics import VnodeMetrics
 from vnode.kubelet.streaming import StreamSessions, counted, wants_spdy
@@ -54,7 +54,8 @@ def _peer_cert(transport: asyncio.BaseTransport | None) -> dict[str, Any] | None
 
 class KubeletServer:
     def __init__(self, settings: KubeletSettings, *, node_name: str, provider: Provider, pods: PodCache,
-                 gate: AccessGate, metrics: VnodeMetrics, ssl_context: ssl.SSLContext, clock: Clock) -> None:
+                 gate: AccessGate, metrics: VnodeMetrics, ssl_context: ssl.SSLContext, clock: Clock,
+                 cost_reporter: cost_route.CostReporter | None = None) -> None:
         self._settings = settings
         self._node_name = node_name
         self._provider = provider
@@ -63,6 +64,7 @@ class KubeletServer:
         self._metrics = metrics
         self._ssl_context = ssl_context
         self._clock = clock
+        self._cost_reporter = cost_reporter  # None: cost disabled, /cost/report says so
         self._started: datetime = clock.now()
         self.sessions = StreamSessions(settings, provider, pods.get, metrics)
         self.ready = asyncio.Event()
@@ -85,6 +87,7 @@ class KubeletServer:
         app.router.add_route("*", "/stats/summary", self._stats_summary)
         app.router.add_get("/metrics/resource", self._resource_metrics)
         app.router.add_get("/metrics", self._own_metrics)
+        app.router.add_get(cost_route.PATH, cost_route.cost_report_handler(self._cost_reporter))
         app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self._container_logs)
         for prefix in ("/exec", "/attach"):
             for path in ("/{namespace}/{pod}/{container}", "/{namespace}/{pod}/{uid}/{container}"):

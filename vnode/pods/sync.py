@@ -276,7 +276,12 @@ class PodSync:
         written = self.last_written.get(pod["metadata"]["uid"])
         if current.get("phase") in pod_status.TERMINAL_PHASES or (
                 written is not None and written.phase in pod_status.TERMINAL_PHASES):
-            return  # a terminal pod never moves back, even before the informer has seen our terminal write
+            # A terminal pod never moves back, even before the informer has seen our terminal write. What the
+            # provider says last (the final vnode.io/cost) may still follow a status decided here (a deadline).
+            if update.annotations:
+                with contextlib.suppress(NotFound, Conflict):
+                    await self._annotate(pod, dict(update.annotations))
+            return
         wanted = pod_status.pod_status(update, pod, host_ip=self._host_ip, now=self._clock.now())
         if update.annotations:
             await self._annotate(pod, dict(update.annotations))

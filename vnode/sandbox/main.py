@@ -14,7 +14,7 @@ from pathlib import Path
 
 from vnode.agent import run_agent
 from vnode.clock import SystemClock
-from vnode.config import EciProviderSettings, VnodeSettings
+from vnode.config import CostSettings, EciProviderSettings, VnodeSettings
 from vnode.sandbox import auth
 from vnode.sandbox.eci_backend import sandbox_eci
 from vnode.sandbox.pki import SandboxPKI
@@ -32,7 +32,16 @@ def node_settings(settings: VnodeSettings, kubeconfig: Path) -> VnodeSettings:
     ca_file = settings.kubelet.client_ca_file or (settings.sandbox.state_dir.resolve() / "pki" / "ca.crt")
     # The kubelet API listens only where the sandbox API server reaches it: the node's InternalIP.
     kubelet = settings.kubelet.model_copy(update={"client_ca_file": ca_file, "address": node.internal_ip})
-    return settings.model_copy(update={"kube": kube, "node": node, "kubelet": kubelet})
+    # The cost ledger lives with the sandbox's other state unless cost.db_path was set.
+    cost = settings.cost
+    if cost.db_path == CostSettings.model_fields["db_path"].default:
+        cost = cost.model_copy(update={"db_path": sandbox_ledger_path(settings)})
+    return settings.model_copy(update={"kube": kube, "node": node, "kubelet": kubelet, "cost": cost})
+
+
+def sandbox_ledger_path(settings: VnodeSettings) -> Path:
+    """Where `vnode sandbox` keeps its cost ledger by default: `<state dir>/cost/ledger.sqlite3`."""
+    return settings.sandbox.state_dir.resolve() / "cost" / "ledger.sqlite3"
 
 
 def build_server(settings: VnodeSettings) -> SandboxApiServer:

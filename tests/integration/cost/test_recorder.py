@@ -215,3 +215,21 @@ async def test_new_prices_apply_to_pods_priced_after_them(world: World) -> None:
     costs = {pod.ref.uid: world.backend.emit(pod.ref, "Succeeded", "Succeeded", ECI_2C4G)
              .annotations["vnode.io/cost"] for pod in (old, new)}
     assert costs == {"u-old": "0.001225 CNY", "u-new": "0.002400 CNY"}
+
+
+async def test_ecis_pending_after_the_phase_pending_is_billed(world: World) -> None:
+    """The eci provider's first update is the phase Pending, before ECI said anything; when the first poll finds
+    the group already past Scheduling, ECI's Pending (billed) follows under the same name and billing starts."""
+    pod = jenkins_pod("app", 5, "u-p")
+    await world.recorder.create_pod(pod)
+    world.backend.emit(pod.ref, "Pending")
+    await world.clock.advance(2)
+    world.backend.emit(pod.ref, "Pending", "Pending", ECI_2C4G)
+    await world.clock.advance(10)
+    world.backend.emit(pod.ref, "Succeeded", "Succeeded", ECI_2C4G)
+    await world.ledger.flush()
+    row = await world.ledger.pod("u-p")
+    assert row is not None
+    assert [(i["state"], i["billed"], i["start_us"], i["end_us"]) for i in row["intervals"]] == [
+        ("Pending", 0, _at(0), _at(2)), ("Pending", 1, _at(2), _at(12))]
+    assert Decimal(row["cost"]) == 10 * Decimal(PRICE_2C4G)
