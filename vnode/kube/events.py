@@ -29,6 +29,7 @@ EventType = Literal["Normal", "Warning"]
 CLUSTER_SCOPED_EVENT_NAMESPACE = "default"
 # events.k8s.io caps `note` at 1 KiB; core/v1 Events are served from the same storage, so stay under it.
 MAX_MESSAGE_CHARS = 1024
+OVERFLOW_LOG_INTERVAL_SECONDS = 30.0
 _META_FIELDS = ("name", "namespace", "uid", "resourceVersion")
 
 
@@ -76,6 +77,8 @@ class EventRecorder:
         self.ready = asyncio.Event()
         self.written_total = 0
         self.dropped_total = 0
+        self._overflowed = 0  # dropped for overflow since the last log line
+        self._overflow_logged_at = -OVERFLOW_LOG_INTERVAL_SECONDS
 
     def record(self, regarding: dict[str, Any], type: EventType, reason: str, message: str) -> None:
         """Queue an Event about `regarding` (an object with kind, apiVersion, metadata name/namespace/uid).
@@ -92,8 +95,7 @@ class EventRecorder:
         if len(self._pending) >= self._queue_size:
             lost = self._pending.popleft()
             self.dropped_total += 1
-            log.warning("event queue full (%d): dropped %s %s about %s", self._queue_size, lost.reason,
-                        lost.type, lost.involved.get("name"))
+            self._note_overflow(lost)
         self._pending.append(_Pending(involved, involved.get("namespace") or CLUSTER_SCOPED_EVENT_NAMESPACE, type,
                                       reason, message[:MAX_MESSAGE_CHARS], self._clock.now(),
                                       self._clock.monotonic()))
@@ -164,6 +166,17 @@ class EventRecorder:
             self.dropped_total += 1
             log.warning("event %s %s about %s dropped: %s", event.type, event.reason, event.involved["name"], error)
             return
+
+    def _note_overflow(self, lost: _Pending) -> None:
+        # A burst can overflow the queue thousands of times: one line per interval says how many, not one per event.
+        now = self._clock.monotonic()
+        self._overflowed += 1
+        if now - self._overflow_logged_at < OVERFLOW_LOG_INTERVAL_SECONDS:
+            return
+        log.warning("event queue full (%d): dropped %d events since the last report, the latest %s %s about %s",
+                    self._queue_size, self._overflowed, lost.reason, lost.type, lost.involved.get("name"))
+        self._overflowed = 0
+        self._overflow_logged_at = now
 
     async def _write_once(self, key: tuple[str, ...], event: _Pending) -> None:
         previous = self._written.get(key)

@@ -279,8 +279,7 @@ class PodSync:
             # A terminal pod never moves back, even before the informer has seen our terminal write. What the
             # provider says last (the final vnode.io/cost) may still follow a status decided here (a deadline).
             if update.annotations:
-                with contextlib.suppress(NotFound, Conflict):
-                    await self._annotate(pod, dict(update.annotations))
+                await self._annotate(pod, dict(update.annotations))
             return
         wanted = pod_status.pod_status(update, pod, host_ip=self._host_ip, now=self._clock.now())
         if update.annotations:
@@ -292,8 +291,13 @@ class PodSync:
         if all(current.get(k) == v for k, v in annotations.items()):
             return
         meta = pod["metadata"]
-        await self._client.patch(paths.pod_path(meta["namespace"], meta["name"]),
-                                 {"metadata": {"annotations": annotations}}, patch_type="merge")
+        try:
+            # The UID precondition keeps a late patch off a namesake pod; a pod already gone needs no annotation.
+            await self._client.patch(paths.pod_path(meta["namespace"], meta["name"]),
+                                     {"metadata": {"uid": meta["uid"], "annotations": annotations}},
+                                     patch_type="merge")
+        except (NotFound, Conflict):
+            return
 
     async def _write(self, pod: Obj, wanted: Obj) -> None:
         meta = pod["metadata"]

@@ -150,6 +150,15 @@ async def test_request_log_shows_calls_without_secrets(sdk: Sdk, operator: Opera
     assert "Signature" not in record["params"]
 
 
+async def test_request_log_stamps_each_call_with_its_arrival(sdk: Sdk, operator: Operator,
+                                                             clock: ManualClock) -> None:
+    await clock.advance(7)
+    await sdk.call(DescribeContainerGroupsRequest())
+    status, answer = await operator.send("GET", "requests")
+    assert status == 200
+    assert [record["at"] for record in answer["requests"]] == [7.0]
+
+
 async def test_spot_release_warns_then_fails_the_group(sdk: Sdk, operator: Operator, clock: ManualClock) -> None:
     request = create_request("build-1")
     request.set_SpotStrategy("SpotAsPriceGo")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -26,10 +27,9 @@ async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
         yield running
 
 
-def node_lists(world: EciProviderWorld) -> int:
-    """DescribeContainerGroups calls listing the node's groups by tag (list_pods and the sweep), not by id."""
-    return sum(1 for c in world.emulator.calls("DescribeContainerGroups")
-               if "Tag.1.Key" in c.params and "ContainerGroupIds" not in c.params)
+def full_status_lists(world: EciProviderWorld) -> int:
+    """DescribeContainerGroupStatus calls without a SinceSecond window: where the sweep finds its candidates."""
+    return sum(1 for c in world.emulator.calls("DescribeContainerGroupStatus") if "SinceSecond" not in c.params)
 
 
 async def test_a_restarted_provider_adopts_the_nodes_groups_by_tag(world: EciProviderWorld) -> None:
@@ -42,15 +42,31 @@ async def test_a_restarted_provider_adopts_the_nodes_groups_by_tag(world: EciPro
         listed = await again.provider.list_pods()
         assert [(u.ref, u.phase) for u in listed] == [(build.ref, "Running")]
         await again.provider.create_pod(build)  # the controller re-syncs the pod: no second group
-        lists = node_lists(world)
+        lists = full_status_lists(world)
 
-        async def swept() -> bool:
-            return node_lists(world) > lists
-        await eventually(swept, timeout_seconds=10, what="an orphan sweep")
+        async def full_list_seen() -> bool:
+            return full_status_lists(world) > lists
+        await eventually(full_list_seen, timeout_seconds=10, what="a full status list by the new provider")
+        assert await again.provider.sweep_orphans() == []  # the adopted group is no stranger
         assert len(world.groups(build.ref.uid)) == 1
         assert len(world.emulator.calls("CreateContainerGroup")) == 1
+        assert not world.emulator.calls("DeleteContainerGroup")
     finally:
         await stopped(again.task)
+
+
+async def test_the_sweep_looks_up_strangers_by_id_not_the_whole_node(world: EciProviderWorld) -> None:
+    builds = [pod(f"build-{n}") for n in range(25)]
+    for build in builds:
+        await world.provider.create_pod(build)
+    lists = full_status_lists(world)
+
+    async def full_list_seen() -> bool:
+        return full_status_lists(world) > lists
+    await eventually(full_list_seen, timeout_seconds=10, what="a full status list")
+    before = len(world.emulator.calls("DescribeContainerGroups"))
+    assert await world.provider.sweep_orphans() == []
+    assert len(world.emulator.calls("DescribeContainerGroups")) == before  # no stranger, no call
 
 
 async def test_the_sweep_deletes_a_group_no_pod_of_this_provider_owns(world: EciProviderWorld) -> None:
@@ -144,6 +160,20 @@ async def test_an_unreachable_eci_fails_the_ping_but_no_pod(world: EciProviderWo
         return sum("status poll failed" in r.getMessage() for r in caplog.records) >= 3
     await eventually(failed_polls, timeout_seconds=15, what="three failed status polls")
     assert all(u.phase != "Failed" for u in world.updates)
+
+
+async def test_slow_instance_facts_lookups_do_not_hold_up_status(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each facts lookup (DescribeContainerGroups by id) times out twice, about 4 s, while the group turns Running
+    # 0.5 s after its create and the status is polled every 0.1 s.
+    async with eci_provider_world(tmp_path, monkeypatch, read_timeout_seconds=2.0, max_attempts=2) as world:
+        await world.provider.list_pods()  # adopted what the node had: creates need no lookup by tag
+        world.emulator.faults.inject_latency("DescribeContainerGroups", 30)
+        build = pod("build-1")
+        await world.provider.create_pod(build)
+        created = time.monotonic()
+        await world.until(build.ref, lambda u: u.phase == "Running", "Running")
+        assert time.monotonic() - created < 3.0
 
 
 class GatedClock(SystemClock):

@@ -3,7 +3,8 @@
 ECI pushes nothing, so status comes from polling, at a cost that does not grow with the number of pods: one
 tag-filtered DescribeContainerGroupStatus per `status_poll_seconds` (paged by 200) over the last `SinceSecond`
 window, a full list every `full_resync_seconds`, one DescribeContainerGroupEvents per `events_poll_seconds`, and one
-DescribeContainerGroups per 20 groups that newly reached Pending (their instance facts, once). Windows overlap, so
+DescribeContainerGroups per 20 groups that newly reached Pending (their instance facts, once, in a loop of their own:
+a burst of thousands of new groups must not hold up the status of the next poll). Windows overlap, so
 an update is pushed only when it differs from the cache. A terminal status is final here: ECI forgets a finished
 group after an hour, vnode does not change its mind. Errors are logged and the next tick tries again; nothing here
 fails or deletes a pod because ECI could not be reached. It must not create or delete groups.
@@ -125,6 +126,10 @@ class StatusPoller:
         self._tags = dict(tags)  # this node's groups: cluster and node tags
         self._push = push
         self._events = EventDedup()
+        self._facts_wanted = asyncio.Event()  # a status poll saw groups placed: facts_loop looks them up
+        # Node-tagged groups a status poll saw that no record owns: the orphan sweep looks only at these, so it
+        # costs calls per stranger, not per pod.
+        self._strangers: set[str] = set()
 
     # Reporting
 
@@ -165,6 +170,12 @@ class StatusPoller:
                 last_ok = started
             await self._clock.sleep(self._settings.events_poll_seconds)
 
+    async def facts_loop(self) -> None:
+        while True:
+            await self._facts_wanted.wait()
+            self._facts_wanted.clear()
+            await self._tick("instance facts lookup", self._fetch_facts())
+
     async def _tick(self, what: str, work: Awaitable[None]) -> bool:
         try:
             async with asyncio.timeout(TICK_TIMEOUT_SECONDS):
@@ -197,12 +208,15 @@ class StatusPoller:
                 break
         if since_seconds is None:
             await self._check_absent(known, seen)
-        await self._fetch_facts()
+        self._facts_wanted.set()
 
     def _apply(self, group_id: str, item: Mapping[str, Any]) -> None:
         record = self._cache.by_group(group_id)
-        if record is None or record.deleted:
-            return  # not ours yet (a create in flight) or an orphan: the sweep decides
+        if record is None:
+            self._strangers.add(group_id)  # not ours yet (a create in flight) or an orphan: the sweep decides
+            return
+        if record.deleted:
+            return
         record.group_status, record.missing = text(item, "status"), 0
         if record.terminal:
             return
@@ -234,6 +248,12 @@ class StatusPoller:
                 elif not record.deleted and not record.terminal:
                     log.warning("pod %s: its ECI container group %s is gone", record.ref.key, record.group_id)
                     self.report(record, status.lost(record.current()))
+
+    def take_strangers(self) -> list[str]:
+        """The groups seen without a record since the last call (the sweep's candidates)."""
+        strangers = sorted(g for g in self._strangers if self._cache.by_group(g) is None)
+        self._strangers.clear()
+        return strangers
 
     async def describe(self, group_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """DescribeContainerGroups by id (≤ 20): the groups ECI has, by id."""

@@ -2,9 +2,10 @@
 
 Owns the `EciClient` it builds (closed when `run` ends), the `GroupCache` of this node's groups, creation across
 the plan's shapes, deletion, adoption (`list_pods`), the orphan sweep, and the tasks `run` starts, cancels and
-awaits: the `StatusPoller`'s status and event polls and the sweep. Groups are found again by their tags (cluster,
-node, pod UID), so a restarted vnode adopts what runs. Logs, exec and usage are delegated to `EciLogReader`,
-`EciExecBridge` and `usage_snapshot`. Must not write pod status: it only reports through `notify`.
+awaits: the `StatusPoller`'s status and event polls and instance facts lookups, and the sweep. Groups are found
+again by their tags (cluster, node, pod UID), so a restarted vnode adopts what runs. Logs, exec and usage are
+delegated to `EciLogReader`, `EciExecBridge` and `usage_snapshot`. Must not write pod status: it only reports
+through `notify`.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from vnode.providers.eci.client import EciClient, error_code
 from vnode.providers.eci.credentials import credential_source
 from vnode.providers.eci.exec_bridge import EciExecBridge
 from vnode.providers.eci.logs import EciLogReader
-from vnode.providers.eci.poller import GROUPS_PAGE, GroupCache, GroupRecord, StatusPoller
+from vnode.providers.eci.poller import GROUPS_PAGE, GroupCache, GroupRecord, StatusPoller, chunks
 from vnode.providers.eci.quota import Quota, RetryPolicy
 from vnode.providers.eci.status import ci, ci_list, text
 from vnode.providers.eci.translate import TAG_UID, CreatePlan, GroupShape, node_tags, plan_create, ref_from_tags
@@ -260,6 +261,7 @@ class EciProvider:
         try:
             tasks.spawn(self._poller.status_loop(), name="status polls")
             tasks.spawn(self._poller.events_loop(), name="event polls")
+            tasks.spawn(self._poller.facts_loop(), name="instance facts")
             tasks.spawn(self._sweep_loop(), name="orphan sweeps")
             await tasks.failed.wait()
             raise RuntimeError("an ECI provider loop stopped") from tasks.failure
@@ -359,9 +361,16 @@ class EciProvider:
 
     async def sweep_orphans(self) -> list[str]:
         """Delete this node's groups whose pod this provider neither created nor adopted and is not creating
-        (a create whose answer was lost, a previous vnode's last create): they cost money. Their ids."""
+        (a create whose answer was lost, a previous vnode's last create): they cost money. Their ids.
+
+        Candidates are the groups status polls saw without a record (a full list runs every
+        `full_resync_seconds`), looked up by id: the calls grow with strangers, not with the node's pods."""
         deleted: list[str] = []
-        async for group in self._node_groups():
+        strangers = self._poller.take_strangers()
+        groups: list[dict[str, Any]] = []
+        for batch in chunks(strangers, GROUPS_PAGE):
+            groups.extend((await self._poller.describe(batch)).values())
+        for group in groups:
             tags = {text(tag, "key"): text(tag, "value") for tag in ci_list(group.get("tags"))}
             ref, group_id = ref_from_tags(tags), text(group, "containergroupid")
             if ref is None or not group_id or ref.uid in self._creating or self._cache.by_uid(ref.uid) is not None:

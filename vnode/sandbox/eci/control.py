@@ -28,6 +28,7 @@ class RequestRecord:
     params: dict[str, str]
     http_status: int = 200
     code: str = ""  # the error code, empty on success
+    at: float = 0.0  # the emulator clock's monotonic() when the request arrived (time.monotonic, system-wide)
 
 
 def loggable(params: Mapping[str, str]) -> dict[str, str]:

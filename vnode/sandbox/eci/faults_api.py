@@ -11,7 +11,8 @@ part of ECI's API (which answers only at `/`). Routes:
   until cleared) → 201 `{"fault": {...}}`;
 - `DELETE /_emulator/faults` → `{"cleared": n}`;
 - `POST /_emulator/spot-release` `{"group_id": G, "notice_seconds": 180}` → `EciEmulator.release_spot`;
-- `GET /_emulator/requests?action=A&limit=N` → `{"requests": [...]}`, oldest first, secrets already stripped.
+- `GET /_emulator/requests?action=A&limit=N` → `{"requests": [...]}`, oldest first, secrets already stripped; each
+  `{action, method, params, http_status, code, at}` (`at`: the emulator clock's monotonic seconds on arrival).
 A bad body answers 400 `{"error": "..."}`. This module changes the emulator only through its public methods.
 """
 

@@ -84,6 +84,7 @@ class EciEmulator:
         """The HTTP status and body for one request (everything but the transport)."""
         request_id = str(uuid.uuid4()).upper()
         action = params.get("Action", "")
+        arrived = self.clock.monotonic()
         await self.faults.delay(action, self.clock)  # injected latency
         try:
             body = self._dispatch(method, action, params)
@@ -91,9 +92,9 @@ class EciEmulator:
                 body = await body
             self.faults.check_applied(action)  # an injected lost answer: the action took effect all the same
         except EciApiError as exc:
-            self.requests.append(RequestRecord(action, method, loggable(params), exc.http_status, exc.code))
+            self.requests.append(RequestRecord(action, method, loggable(params), exc.http_status, exc.code, arrived))
             return exc.http_status, exc.body(request_id, self.host_id)
-        self.requests.append(RequestRecord(action, method, loggable(params)))
+        self.requests.append(RequestRecord(action, method, loggable(params), at=arrived))
         return 200, {"RequestId": request_id, **body}
 
     def _dispatch(self, method: str, action: str,
