@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import shlex
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ import pytest
 
 from tests.support.docker_world import docker_world, tools_image
 from tests.support.kubelet_world import WAIT, KubeletWorld
+from tests.support.terminal import check_exec_it_terminal_size
 from tests.support.wait import eventually
 from vnode.kube import paths
 
@@ -151,15 +150,7 @@ async def test_deleting_a_pod_removes_its_containers(world: KubeletWorld) -> Non
 async def test_exec_it_gets_a_terminal_of_the_clients_size(world: KubeletWorld) -> None:
     await run_pod(world, "term", [container("main", "sleep", "3600")], restart_policy="Always")
     await world.wait_pod("term", phase_is("Running"), "Running")
-    kubectl = world.kubectl()
-    inner = f"stty cols 91 rows 27; {shlex.quote(kubectl.binary)} --kubeconfig={kubectl.kubeconfig} exec -it term -- sh"
-    process = await asyncio.create_subprocess_exec(
-        "script", "-qfec", inner, "/dev/null", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env={**os.environ, "HOME": str(world.tmp)})
-    # Typed at the remote shell: it reads them once vnode has applied the client's terminal size.
-    out, err = await asyncio.wait_for(process.communicate(b"stty size; exit 4\n"), WAIT)
-    assert "27 91" in out.decode(errors="replace"), (out, err)
-    assert process.returncode == 4
+    await check_exec_it_terminal_size(world, "term")
 
 
 async def test_spec_fields_reach_the_container(world: KubeletWorld) -> None:

@@ -12,6 +12,7 @@ import pytest
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import RpcRequest
 
+from tests.support.eci_emulator import serving
 from vnode.clock import ManualClock
 from vnode.config import EciEmulatorSettings, EciThrottleSettings
 from vnode.sandbox.eci.server import EciEmulator
@@ -58,18 +59,8 @@ async def emulator(clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> Async
     settings = EciEmulatorSettings(
         port=0, access_key_id=ACCESS_KEY_ID, access_key_secret=ACCESS_KEY_SECRET, region_id=REGION,
         throttles={"DescribeContainerGroupEvents": EciThrottleSettings(burst=2, per_second=0.001)})
-    server = EciEmulator(settings, clock)
-    task = asyncio.create_task(server.run(), name="eci emulator")
-    ready = asyncio.ensure_future(server.ready.wait())
-    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
-    ready.cancel()
-    await asyncio.gather(ready, return_exceptions=True)
-    try:
-        assert server.ready.is_set()
+    async with serving(settings, clock) as server:
         yield server
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 @pytest.fixture

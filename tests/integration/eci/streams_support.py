@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from tests.integration.eci.conftest import ACCESS_KEY_ID, ACCESS_KEY_SECRET, REGION
-from vnode.clock import Clock, ManualClock, SystemClock
-from vnode.config import EciEmulatorSettings
+from vnode.clock import ManualClock, SystemClock
 from vnode.providers.eci.client import EciClient
 from vnode.providers.eci.credentials import Credentials, StaticCredentials
 from vnode.providers.eci.quota import RetryPolicy
@@ -39,20 +35,3 @@ async def running_group(client: EciClient, clock: ManualClock, name: str, **kwar
     group_id = await client.create_container_group(group_params(name, **kwargs))
     await clock.advance(SECONDS_TO_RUNNING)
     return group_id
-
-
-@asynccontextmanager
-async def serving(settings: EciEmulatorSettings, clock: Clock) -> AsyncIterator[EciEmulator]:
-    """An emulator with these settings, for tests that need other than the shared fixture's."""
-    server = EciEmulator(settings, clock)
-    task = asyncio.create_task(server.run(), name="eci emulator")
-    ready = asyncio.ensure_future(server.ready.wait())
-    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
-    ready.cancel()
-    await asyncio.gather(ready, return_exceptions=True)
-    try:
-        assert server.ready.is_set()
-        yield server
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)

@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import secrets
-import shlex
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from tests.support.docker_world import tools_image
 from tests.support.eci_world import EciWorld, eci_world
 from tests.support.jenkins import check_container_step
 from tests.support.kubelet_world import WAIT
+from tests.support.terminal import check_exec_it_terminal_size
 from tests.support.wait import eventually
 from vnode.kube import paths
 from vnode.providers.eci.translate import TAG_UID
@@ -72,14 +71,7 @@ async def test_logs_follow_streams_new_lines(world: EciWorld) -> None:
 
 async def test_exec_it_gets_a_terminal_of_the_clients_size(world: EciWorld) -> None:
     await run_pod(world, "term", [container("main", "sleep", "3600")])
-    kubectl = world.kubectl()
-    inner = f"stty cols 91 rows 27; {shlex.quote(kubectl.binary)} --kubeconfig={kubectl.kubeconfig} exec -it term -- sh"
-    process = await asyncio.create_subprocess_exec(
-        "script", "-qfec", inner, "/dev/null", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env={**os.environ, "HOME": str(world.tmp)})
-    out, err = await asyncio.wait_for(process.communicate(b"stty size; exit 4\n"), WAIT)
-    assert "27 91" in out.decode(errors="replace"), (out, err)
-    assert process.returncode == 4
+    await check_exec_it_terminal_size(world, "term")
 
 
 async def test_deleting_a_pod_deletes_its_group(world: EciWorld) -> None:

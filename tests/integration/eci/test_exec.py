@@ -15,7 +15,8 @@ from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkeci.request.v20180808.ExecContainerCommandRequest import ExecContainerCommandRequest
 
 from tests.integration.eci.conftest import ACCESS_KEY_ID, ACCESS_KEY_SECRET, REGION, Sdk
-from tests.integration.eci.streams_support import eci_client, running_group, serving
+from tests.integration.eci.streams_support import eci_client, running_group
+from tests.support.eci_emulator import serving
 from tests.support.wait import eventually
 from tests.unit.providers.streamio_fakes import MemorySource, sink, stream_io
 from vnode.clock import ManualClock
