@@ -13,8 +13,11 @@ from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import RpcRequest
 
 from tests.support.eci_emulator import serving
-from vnode.clock import ManualClock
+from vnode.clock import ManualClock, SystemClock
 from vnode.config import EciEmulatorSettings, EciThrottleSettings
+from vnode.providers.eci.client import EciClient
+from vnode.providers.eci.credentials import Credentials, StaticCredentials
+from vnode.providers.eci.quota import RetryPolicy
 from vnode.sandbox.eci.server import EciEmulator
 
 ACCESS_KEY_ID, ACCESS_KEY_SECRET, REGION = "test-key", "test-secret", "cn-hangzhou"
@@ -67,3 +70,21 @@ async def emulator(clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> Async
 def sdk(emulator: EciEmulator) -> Iterator[Sdk]:
     with Sdk(emulator.endpoint) as client:
         yield client
+
+
+def eci_client(emulator: EciEmulator) -> EciClient:
+    """vnode's client on the emulator, retrying in milliseconds (these tests are about the wire, not waiting)."""
+    return EciClient(region_id=REGION, endpoint=emulator.endpoint, clock=SystemClock(),
+                     credentials=StaticCredentials(Credentials(ACCESS_KEY_ID, ACCESS_KEY_SECRET)),
+                     retry=RetryPolicy(max_attempts=2, base_seconds=0.001, throttled_base_seconds=0.001,
+                                       cap_seconds=0.01))
+
+
+@pytest.fixture
+async def client(emulator: EciEmulator) -> AsyncIterator[EciClient]:
+    """vnode's client on the shared emulator."""
+    client = eci_client(emulator)
+    try:
+        yield client
+    finally:
+        await client.aclose()

@@ -4,22 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.integration.eci.conftest import ACCESS_KEY_ID, ACCESS_KEY_SECRET, REGION
-from vnode.clock import ManualClock, SystemClock
+from vnode.clock import ManualClock
 from vnode.providers.eci.client import EciClient
-from vnode.providers.eci.credentials import Credentials, StaticCredentials
-from vnode.providers.eci.quota import RetryPolicy
-from vnode.sandbox.eci.server import EciEmulator
 
 # The sim runtime's defaults: Scheduling 1 s, then Pending 2 s, then Running.
 SECONDS_TO_RUNNING = 3.5
-
-
-def eci_client(emulator: EciEmulator) -> EciClient:
-    return EciClient(region_id=REGION, endpoint=emulator.endpoint, clock=SystemClock(),
-                     credentials=StaticCredentials(Credentials(ACCESS_KEY_ID, ACCESS_KEY_SECRET)),
-                     retry=RetryPolicy(max_attempts=2, base_seconds=0.001, throttled_base_seconds=0.001,
-                                       cap_seconds=0.01))
 
 
 def group_params(name: str, *, log: str = "", command: tuple[str, ...] = ("sleep", "3600"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, cast
@@ -15,7 +15,7 @@ from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkeci.request.v20180808.DescribeContainerLogRequest import DescribeContainerLogRequest
 
 from tests.integration.eci.conftest import Sdk
-from tests.integration.eci.streams_support import eci_client, running_group
+from tests.integration.eci.streams_support import running_group
 from tests.support.wait import eventually
 from vnode.clock import ManualClock, SystemClock, parse_rfc3339, rfc3339
 from vnode.errors import NotFound
@@ -25,15 +25,6 @@ from vnode.providers.streams import LogOptions
 from vnode.sandbox.eci.server import EciEmulator
 
 LOG = "one\ntwo\nthree"
-
-
-@pytest.fixture
-async def client(emulator: EciEmulator) -> AsyncIterator[EciClient]:
-    client = eci_client(emulator)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ import pytest
 from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkeci.request.v20180808.ExecContainerCommandRequest import ExecContainerCommandRequest
 
-from tests.integration.eci.conftest import ACCESS_KEY_ID, ACCESS_KEY_SECRET, REGION, Sdk
-from tests.integration.eci.streams_support import eci_client, running_group
+from tests.integration.eci.conftest import ACCESS_KEY_ID, ACCESS_KEY_SECRET, REGION, Sdk, eci_client
+from tests.integration.eci.streams_support import running_group
 from tests.support.eci_emulator import serving
 from tests.support.wait import eventually
 from tests.unit.providers.streamio_fakes import MemorySource, sink, stream_io
@@ -28,15 +28,6 @@ from vnode.providers.eci.exec_frames import V1, V4, V5
 from vnode.providers.streams import TerminalSize
 from vnode.sandbox.eci.exec_ws import ExecSessionRecord
 from vnode.sandbox.eci.server import EciEmulator
-
-
-@pytest.fixture
-async def client(emulator: EciEmulator) -> AsyncIterator[EciClient]:
-    client = eci_client(emulator)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture

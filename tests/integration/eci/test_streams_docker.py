@@ -12,8 +12,7 @@ from typing import cast
 
 import pytest
 
-from tests.integration.eci.conftest import ACCESS_KEY_ID, ACCESS_KEY_SECRET, REGION
-from tests.integration.eci.streams_support import eci_client
+from tests.integration.eci.conftest import ACCESS_KEY_ID, ACCESS_KEY_SECRET, REGION, eci_client
 from tests.support.docker_world import docker_provider_settings, remove_node_containers, tools_image
 from tests.support.eci_emulator import serving
 from tests.support.wait import eventually

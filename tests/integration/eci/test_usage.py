@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 
-from tests.integration.eci.conftest import ACCESS_KEY_ID, ACCESS_KEY_SECRET, REGION
 from vnode.clock import ManualClock
 from vnode.providers.base import PodRef
 from vnode.providers.eci.client import EciClient
-from vnode.providers.eci.credentials import Credentials, StaticCredentials
 from vnode.providers.eci.usage import usage_snapshot
 from vnode.sandbox.eci.server import EciEmulator
 
 GIB = 1024**3
-
-
-@pytest.fixture
-async def client(emulator: EciEmulator) -> AsyncIterator[EciClient]:
-    eci = EciClient(region_id=REGION, endpoint=emulator.endpoint,
-                    credentials=StaticCredentials(Credentials(ACCESS_KEY_ID, ACCESS_KEY_SECRET)))
-    try:
-        yield eci
-    finally:
-        await eci.aclose()
 
 
 async def create(client: EciClient, name: str, *, memory: float = 2.0) -> str:
