@@ -33,11 +33,13 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def start_vnode(kubeconfig: Path) -> asyncio.subprocess.Process:
+async def start_vnode(kubeconfig: Path, cost_db: Path) -> asyncio.subprocess.Process:
+    # A fresh cost ledger per run: the default (.vnode/cost under the working directory) would carry the last run's
+    # 6,000 open pods into this one's startup.
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "vnode", "--log-level", "WARNING", "run", "--kubeconfig", str(kubeconfig),
         env={**os.environ, "VNODE_KUBE__QPS": "0", "VNODE_NODE__INTERNAL_IP": "127.0.0.1",
-             "VNODE_PODS__WORKERS": "32", "VNODE_KUBELET__PORT": "0"})
+             "VNODE_PODS__WORKERS": "32", "VNODE_KUBELET__PORT": "0", "VNODE_COST__DB_PATH": str(cost_db)})
 
 
 class RunningWatcher:
@@ -74,7 +76,7 @@ class RunningWatcher:
 async def main() -> str:
     with tempfile.TemporaryDirectory() as tmp:
         sandbox, kubeconfig = await start_sandbox(Path(tmp) / "sandbox", "--no-node")
-        vnode = await start_vnode(kubeconfig)
+        vnode = await start_vnode(kubeconfig, Path(tmp) / "cost.sqlite3")
         try:
             url, tls = client_from_kubeconfig(kubeconfig)
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls, limit=CONCURRENCY + 4)) as session:

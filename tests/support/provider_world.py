@@ -15,6 +15,7 @@ from typing import Any
 import aiodocker
 
 from tests.support.docker_world import docker_provider_settings, remove_node_containers
+from tests.support.running import stopped
 from tests.support.wait import eventually
 from vnode.clock import SystemClock
 from vnode.config import DockerProviderSettings
@@ -23,11 +24,6 @@ from vnode.providers.docker import naming
 from vnode.providers.docker.provider import DockerProvider
 
 WAIT_SECONDS = 30.0
-
-
-async def stopped(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
 
 
 @dataclass

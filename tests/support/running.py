@@ -26,3 +26,9 @@ async def running(run: Coroutine[Any, Any, Any], ready: asyncio.Event, *, name: 
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def stopped(task: asyncio.Task[Any]) -> None:
+    """Cancel a task a test started and wait until it has ended (its own error, if any, is not raised)."""
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from tests.support.docker_world import tools_image
-from tests.support.provider_world import WAIT_SECONDS, ProviderWorld, provider_world, stopped
+from tests.support.provider_world import WAIT_SECONDS, ProviderWorld, provider_world
+from tests.support.running import stopped
 from tests.support.wait import eventually
 from vnode.providers.base import ContainerStatus, PodRef, PodStatusUpdate, ResolvedPod
 from vnode.providers.docker import naming

@@ -12,7 +12,8 @@ import aiodocker
 import pytest
 
 from tests.support.docker_world import docker_provider_settings, tools_image
-from tests.support.provider_world import WAIT_SECONDS, ProviderWorld, provider_world, stopped
+from tests.support.provider_world import WAIT_SECONDS, ProviderWorld, provider_world
+from tests.support.running import stopped
 from tests.support.wait import eventually
 from vnode.clock import SystemClock
 from vnode.config import DockerProviderSettings

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.integration.eci.conftest import ACCESS_KEY_ID, ACCESS_KEY_SECRET, REGION
+from tests.support.running import stopped
 from tests.support.wait import eventually
 from vnode.clock import Clock, SystemClock
 from vnode.config import EciEmulatorSettings, EciProviderSettings
@@ -42,11 +43,6 @@ def pod(name: str, *, env: Mapping[str, str] | None = None, restart_policy: str 
             "spec": {"restartPolicy": restart_policy, "containers": [{"name": "main", "image": "busybox:1.36"}]}}
     variables = tuple(EnvVar(k, v) for k, v in (env or {}).items())
     return ResolvedPod(ref, body, env={"main": variables})
-
-
-async def stopped(task: asyncio.Task[Any]) -> None:
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
 
 
 @dataclass

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.eci.provider_world import EciProviderWorld, eci_provider_world, pod, stopped
+from tests.integration.eci.provider_world import EciProviderWorld, eci_provider_world, pod
+from tests.support.running import stopped
 from tests.support.wait import eventually
 from vnode.clock import SystemClock
 from vnode.errors import BackendUnavailable, InvalidPod, Retryable
