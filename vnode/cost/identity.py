@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -28,7 +29,7 @@ SOURCE_JENKINS = "jenkins"
 SOURCE_JENKINS_LABEL = "jenkins-label"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BuildRef:
     """The build a pod ran for: `job` (e.g. `folder/app`), `build` (e.g. `42`), a link, and which keys said so."""
 
@@ -38,7 +39,7 @@ class BuildRef:
     source: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PodIdentity:
     namespace: str
     name: str
@@ -47,6 +48,11 @@ class PodIdentity:
     provider: str = ""
     build: BuildRef = BuildRef()
     labels: Mapping[str, str] = field(default_factory=dict)
+
+
+# Shared by every pod without labels or a build (one object each, not one per pod).
+_NO_BUILD = BuildRef()
+_NO_LABELS: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,7 @@ def identify(pod: Mapping[str, Any], *, provider: str, rules: IdentityRules = Id
     """The identity of a stored pod (a JSON dict as the API server returns it)."""
     meta: Mapping[str, Any] = pod.get("metadata") or {}
     spec: Mapping[str, Any] = pod.get("spec") or {}
-    labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
+    labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()} or _NO_LABELS
     annotations = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
     return PodIdentity(namespace=str(meta.get("namespace", "")), name=str(meta.get("name", "")),
                        uid=str(meta.get("uid", "")), node=str(spec.get("nodeName") or ""), provider=provider,
@@ -86,7 +92,7 @@ def build_of(labels: Mapping[str, str], annotations: Mapping[str, str],
     match = _JENKINS_LABEL_BUILD.match(labels.get(JENKINS_LABEL, ""))
     if match:
         return BuildRef(job=match["job"], build=match["build"], source=SOURCE_JENKINS_LABEL)
-    return BuildRef(url=custom.url)
+    return BuildRef(url=custom.url) if custom.url else _NO_BUILD
 
 
 def parse_run_url(url: str) -> tuple[str, str] | None:

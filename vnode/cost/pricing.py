@@ -36,7 +36,7 @@ def is_billed(backend_state: str, phase: str) -> bool:
     return phase == "Running"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PriceBasis:
     """The rates a pod is costed at, stored with it so a report repeats the arithmetic exactly."""
 

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from vnode.clock import Clock
 from vnode.config import CostSettings, EciPriceTable
@@ -27,14 +27,14 @@ from vnode.cost.identity import IdentityRules, PodIdentity, identify
 from vnode.cost.ledger import CostLedger
 from vnode.cost.ledger_rows import PodRecord, micros
 from vnode.cost.metrics import CostMetrics
-from vnode.cost.pricing import END_STATES, Pricer, cost_of, format_cost, is_billed
+from vnode.cost.pricing import END_STATES, PriceBasis, Pricer, cost_of, format_cost, is_billed
 from vnode.cost.shape import (
     ANNOTATION_INSTANCE_ID,
     BilledShape,
     SpecDefaults,
+    SpecShapes,
     decimal_of,
     shape_from_annotations,
-    shape_from_spec,
 )
 from vnode.providers.base import (
     NodeDescription,
@@ -51,16 +51,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 COST_ANNOTATION = "vnode.io/cost"
-_ENDED_KEPT = 4096  # ended pods remembered, so a late terminal update still gets its cost annotation
+_ENDED_KEPT = 4096  # ended pods' cost annotations remembered, so a late terminal update still gets its own
 _PRUNE_TIMEOUT_SECONDS = 300.0
+_INTERNED_KEPT = 1024
+_V = TypeVar("_V", BilledShape, PriceBasis)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Live:
+    """Kept for every pod being billed (thousands at once), so kept small: the record's shape and price basis are
+    shared between pods of one template (`SpecShapes`, `Pricer`)."""
+
     record: PodRecord
     state: str = ""
     billed: bool = False
-    since: datetime | None = None
+    since_us: int | None = None  # start of the open interval
     billed_micros: int = 0  # in closed intervals
     restored: bool = False  # loaded from the ledger and not heard of since
 
@@ -79,10 +84,12 @@ class CostRecordingProvider:
         self._rules = IdentityRules.from_settings(settings)
         self._defaults = SpecDefaults(cpu=decimal_of(settings.default_container_cpu),
                                       memory_gib=decimal_of(settings.default_container_memory_gib))
+        self._spec_shapes = SpecShapes(self._defaults)
         self._retention = timedelta(days=settings.retention_days)
         self._prune_every = settings.prune_interval_seconds
         self._pods: dict[str, _Live] = {}
-        self._ended: OrderedDict[str, _Live] = OrderedDict()
+        self._ended: OrderedDict[str, str] = OrderedDict()  # uid → its vnode.io/cost annotation
+        self._interned: dict[object, object] = {}
         self._restore_lock = asyncio.Lock()
         self._restored = False
 
@@ -165,7 +172,7 @@ class CostRecordingProvider:
         uid, now = update.ref.uid, self._clock.now()
         terminal = update.phase in ("Succeeded", "Failed") or update.backend_state in END_STATES
         if uid in self._ended:
-            return self._annotation(self._ended[uid]) if terminal else {}
+            return {COST_ANNOTATION: self._ended[uid]} if terminal else {}
         live = self._pods.get(uid)
         if live is None:
             if terminal:
@@ -174,15 +181,14 @@ class CostRecordingProvider:
         live.restored = False
         self._reshape(live, update, now)
         if terminal:
-            self._end(uid, update.phase, now)
-            return self._annotation(live)
+            return {COST_ANNOTATION: self._end(uid, update.phase, now)}
         state = update.backend_state or update.phase
         billed = is_billed(update.backend_state, update.phase)
         # A change of billing counts even under the same name: the eci provider's first update is the phase
         # Pending (not billed), and ECI's next may be its own billed Pending when the poll missed Scheduling.
         if state != live.state or billed != live.billed:
             self._close_interval(live, now)
-            live.state, live.billed, live.since = state, billed, now
+            live.state, live.billed, live.since_us = state, billed, micros(now)
             self._ledger.set_state(uid, state, billed, now)
         return {}
 
@@ -192,11 +198,11 @@ class CostRecordingProvider:
         identity = identify(pod.pod, provider=self._provider, rules=self._rules)
         live = self._pods.get(pod.ref.uid)
         if live is None:
-            self._pods[pod.ref.uid] = live = _Live(self._record(identity, shape_from_spec(pod.pod, self._defaults)))
+            self._pods[pod.ref.uid] = live = _Live(self._record(identity, self._spec_shapes.of(pod.pod)))
         elif live.record.shape.reported:
             live.record = replace(live.record, identity=identity)
         else:
-            live.record = self._record(identity, shape_from_spec(pod.pod, self._defaults))
+            live.record = self._record(identity, self._spec_shapes.of(pod.pod))
         live.restored = False
         self._ledger.upsert_pod(live.record, self._clock.now())
 
@@ -209,9 +215,15 @@ class CostRecordingProvider:
         return live
 
     def _record(self, identity: PodIdentity, shape: BilledShape, instance_id: str = "") -> PodRecord:
-        shape = self._pricer.complete(shape)
-        return PodRecord(identity=identity, shape=shape, basis=self._pricer.basis(shape, self._provider),
+        shape = self._intern(self._pricer.complete(shape))
+        return PodRecord(identity=identity, shape=shape, basis=self._intern(self._pricer.basis(shape, self._provider)),
                          instance_id=instance_id)
+
+    def _intern(self, value: _V) -> _V:
+        """One object for equal shapes or price bases, so thousands of pods of a few kinds hold a few of them."""
+        if len(self._interned) >= _INTERNED_KEPT and value not in self._interned:
+            self._interned.clear()
+        return self._interned.setdefault(value, value)  # type: ignore[return-value]
 
     def _reshape(self, live: _Live, update: PodStatusUpdate, now: datetime) -> None:
         shape = self._pricer.complete(shape_from_annotations(update.annotations, live.record.shape))
@@ -221,31 +233,29 @@ class CostRecordingProvider:
             self._ledger.upsert_pod(live.record, now)
 
     def _close_interval(self, live: _Live, now: datetime) -> None:
-        if not live.billed or live.since is None:
+        if not live.billed or live.since_us is None:
             return
-        spent = max(0, micros(now) - micros(live.since))
+        spent = max(0, micros(now) - live.since_us)
         live.billed_micros += spent
         if self._metrics is not None:
             identity, record = live.record.identity, live.record
             self._metrics.add(namespace=identity.namespace, job=identity.build.job, currency=record.basis.currency,
                               seconds=decimal_of(spent) / 1_000_000, cost=cost_of(record.shape, record.basis, spent))
 
-    def _end(self, uid: str, phase: str, now: datetime) -> None:
+    def _end(self, uid: str, phase: str, now: datetime) -> str:
+        """Stop billing the pod; its cost annotation (also for later terminal updates), "" when not billing it."""
         live = self._pods.pop(uid, None)
         if live is None:
-            return
+            return ""
         self._close_interval(live, now)
-        live.state, live.billed, live.since = phase, False, None
-        self._ended[uid] = live
+        basis = live.record.basis
+        annotation = format_cost(cost_of(live.record.shape, basis, live.billed_micros), basis.currency,
+                                 basis.estimate)
+        self._ended[uid] = annotation
         while len(self._ended) > _ENDED_KEPT:
             self._ended.popitem(last=False)
         self._ledger.end_pod(uid, now, phase)
-
-    @staticmethod
-    def _annotation(live: _Live) -> dict[str, str]:
-        basis = live.record.basis
-        cost = cost_of(live.record.shape, basis, live.billed_micros)
-        return {COST_ANNOTATION: format_cost(cost, basis.currency, basis.estimate)}
+        return annotation
 
     @staticmethod
     def _guard(what: str, ref: PodRef, work: Callable[[], object]) -> None:
@@ -269,7 +279,8 @@ class CostRecordingProvider:
             for pod in opened:
                 uid = pod.record.identity.uid
                 if uid not in self._pods:
-                    self._pods[uid] = _Live(pod.record, state=pod.state, billed=pod.billed, since=pod.since,
+                    self._pods[uid] = _Live(pod.record, state=pod.state, billed=pod.billed,
+                                            since_us=None if pod.since is None else micros(pod.since),
                                             billed_micros=pod.billed_micros, restored=True)
 
     async def _prune_loop(self) -> None:

@@ -7,7 +7,7 @@ ECI pods before ECI has answered, take it from the pod spec: what a kubelet woul
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -29,7 +29,7 @@ GPU_RESOURCE = "nvidia.com/gpu"
 _GIB = 2**30
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BilledShape:
     cpu: Decimal = Decimal(0)
     memory_gib: Decimal = Decimal(0)
@@ -79,6 +79,42 @@ def shape_from_spec(pod: Mapping[str, Any], defaults: SpecDefaults = SpecDefault
     category = str((meta.get("annotations") or {}).get(ANNOTATION_COMPUTE_CATEGORY, "")).strip()
     return BilledShape(cpu=decimal_of(totals[0]).normalize(), memory_gib=decimal_of(totals[1]).normalize(),
                        gpu=int(totals[2]), compute_category="economy" if category == "economy" else "")
+
+
+class SpecShapes:
+    """`shape_from_spec` remembered by everything it reads (each container's cpu, memory and GPU quantities, the
+    compute category): pods made from one template, as CI agents are, share one BilledShape, worked out once."""
+
+    def __init__(self, defaults: SpecDefaults = SpecDefaults(), *, limit: int = 1024) -> None:
+        self._defaults = defaults
+        self._limit = limit
+        self._shapes: dict[Hashable, BilledShape] = {}
+
+    def of(self, pod: Mapping[str, Any]) -> BilledShape:
+        key = _spec_key(pod)
+        try:
+            shape = self._shapes.get(key)
+        except TypeError:  # a quantity that is not a JSON scalar: work it out, do not remember it
+            return shape_from_spec(pod, self._defaults)
+        if shape is None:
+            if len(self._shapes) >= self._limit:
+                del self._shapes[next(iter(self._shapes))]  # the oldest template
+            shape = self._shapes[key] = shape_from_spec(pod, self._defaults)
+        return shape
+
+
+def _spec_key(pod: Mapping[str, Any]) -> Hashable:
+    spec: Mapping[str, Any] = pod.get("spec") or {}
+    meta: Mapping[str, Any] = pod.get("metadata") or {}
+
+    def reads(container: Mapping[str, Any]) -> tuple[Any, ...]:
+        resources = container.get("resources") or {}
+        requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+        return tuple(source.get(name) for source in (requests, limits) for name in ("cpu", "memory", GPU_RESOURCE))
+
+    return (tuple(reads(c) for c in spec.get("containers") or []),
+            tuple(reads(c) for c in spec.get("initContainers") or []),
+            str((meta.get("annotations") or {}).get(ANNOTATION_COMPUTE_CATEGORY, "")))
 
 
 def shape_from_annotations(annotations: Mapping[str, str], base: BilledShape) -> BilledShape:

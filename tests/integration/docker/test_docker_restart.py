@@ -33,6 +33,8 @@ async def sandbox(tmp_path: Path) -> AsyncIterator[RunningSandbox]:
 async def start_vnode(sandbox: RunningSandbox, provider: dict[str, Any]) -> asyncio.subprocess.Process:
     env = {**os.environ, "VNODE_NODE__INTERNAL_IP": "127.0.0.1", "VNODE_KUBELET__PORT": "0",
            "VNODE_KUBELET__CLIENT_CA_FILE": str(sandbox.state_dir / "pki" / "ca.crt"),
+           # The test's own ledger, not the checkout's default one.
+           "VNODE_COST__DB_PATH": str(sandbox.state_dir / "cost" / "ledger.sqlite3"),
            **{f"VNODE_PROVIDER__{key.upper()}": str(value) for key, value in provider.items()}}
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "vnode", "run", "--kubeconfig", str(sandbox.kubeconfig), "--node-name", NODE,
