@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -37,17 +37,16 @@ from vnode.cost.shape import (
     shape_from_annotations,
 )
 from vnode.providers.base import (
-    NodeDescription,
-    NodeResources,
     PodRef,
     PodStatusUpdate,
     Provider,
     ResolvedPod,
     StatusCallback,
 )
+from vnode.providers.delegating import DelegatingProvider
 
 if TYPE_CHECKING:
-    from vnode.providers.streams import ByteStream, LogOptions, StreamIO, UsageSnapshot
+    pass
 
 log = logging.getLogger(__name__)
 COST_ANNOTATION = "vnode.io/cost"
@@ -70,11 +69,13 @@ class _Live:
     restored: bool = False  # loaded from the ledger and not heard of since
 
 
-class CostRecordingProvider:
+class CostRecordingProvider(DelegatingProvider):
+    """`inner`, recording pod identities and billed states in the ledger; every other call passes through."""
+
     def __init__(self, inner: Provider, ledger: CostLedger, *, clock: Clock, provider_name: str,
                  settings: CostSettings | None = None, region_id: str = "", metrics: CostMetrics | None = None) -> None:
+        super().__init__(inner)
         settings = settings or CostSettings()
-        self.inner = inner
         self._ledger = ledger
         self._clock = clock
         self._provider = provider_name
@@ -131,35 +132,6 @@ class CostRecordingProvider:
                 identity = live.record.identity
                 self._guard("gone", PodRef(identity.namespace, identity.name, uid), partial(self._end, uid, "", now))
         return [self._observe(p) for p in pods]
-
-    # Delegated calls
-
-    def describe(self) -> NodeDescription:
-        return self.inner.describe()
-
-    def capacity(self) -> NodeResources:
-        return self.inner.capacity()
-
-    async def update_pod(self, pod: ResolvedPod) -> None:
-        await self.inner.update_pod(pod)
-
-    async def ping(self) -> None:
-        await self.inner.ping()
-
-    def container_logs(self, ref: PodRef, container: str, options: LogOptions) -> AsyncIterator[bytes]:
-        return self.inner.container_logs(ref, container, options)
-
-    async def exec(self, ref: PodRef, container: str, command: Sequence[str], io: StreamIO) -> int:
-        return await self.inner.exec(ref, container, command, io)
-
-    async def attach(self, ref: PodRef, container: str, io: StreamIO) -> int:
-        return await self.inner.attach(ref, container, io)
-
-    async def port_forward(self, ref: PodRef, port: int, stream: ByteStream) -> None:
-        await self.inner.port_forward(ref, port, stream)
-
-    async def stats(self) -> UsageSnapshot:
-        return await self.inner.stats()
 
     # Accounting
 
